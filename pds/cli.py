@@ -1,0 +1,337 @@
+"""The `pds` command. Thin: each command loads settings, opens the vault and calls a service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from pds import migrate
+from pds.errors import PdsError
+from pds.settings import Settings, SettingsError, load_settings
+from pds.vault.crypto import KeyProvider, LocalKeyProvider
+
+
+class Context:
+    """Settings and runtime, built only when a command needs them (so --help always works)."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._runtime: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def runtime(self, *, check: bool = True) -> Any:
+        from pds.runtime import Runtime
+
+        if self._runtime is None:
+            self._runtime = Runtime.build(self.settings)
+            if check:
+                self._runtime.check()
+        return self._runtime
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def parse_id(value: str, what: str = "citizen id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a {what}") from None
+
+
+@contextmanager
+def progress(length: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr, so stdout stays clean for --json."""
+    with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar
+
+
+@click.group(help="pds: a personal data store with a consent ledger.")
+@click.version_option(package_name="pds")
+def cli() -> None:
+    pass
+
+
+# -- set-up ------------------------------------------------------------------------------------
+
+
+@cli.command(help="Generate keys (if absent) and create or upgrade the database. Safe to run again.")
+@pass_ctx
+def init(ctx: Context) -> None:
+    settings = ctx.settings
+    if settings.keys.provider == "local":
+        for path in LocalKeyProvider.create(settings.keys.dir):
+            click.echo(f"wrote key {path}")
+    runtime = ctx.runtime(check=False)
+    migrate.upgrade(runtime.engine)
+    runtime.check()
+    click.echo(f"database ready at revision {migrate.head()}; keys in {settings.keys.dir or 'environment'}")
+
+
+@cli.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply migrations up to REVISION (default: the newest).")
+@click.argument("revision", default="head")
+@pass_ctx
+def db_upgrade(ctx: Context, revision: str) -> None:
+    runtime = ctx.runtime(check=False)
+    migrate.upgrade(runtime.engine, revision)
+    click.echo(f"database at revision {migrate.current(runtime.engine)}")
+
+
+@db.command("current", help="Print the database's migration revision.")
+@pass_ctx
+def db_current(ctx: Context) -> None:
+    click.echo(migrate.current(ctx.runtime(check=False).engine) or "empty")
+
+
+@cli.command(help="Serve pds over HTTP with gunicorn.")
+@click.option("--host", help="Address to listen on (default: server.host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: server.port).")
+@pass_ctx
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    from pds.serve import run
+
+    ctx.runtime()  # fail here, in one line, rather than in every worker
+    run(ctx.settings, host=host, port=port)
+
+
+@cli.command(help="Create demo citizens and records, and print each demo account with a new password.")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
+@pass_ctx
+def demo(ctx: Context, as_json: bool) -> None:
+    from pds.demo import load_demo
+
+    with ctx.runtime().vault() as vault:
+        accounts = load_demo(vault)
+    if as_json:
+        emit(accounts)
+        return
+    click.echo("Demo accounts (passwords are new each time `pds demo` runs):")
+    for a in accounts:
+        login = f"{a['email']}  password {a['password']}" if a["email"] else "no sign-in (a child)"
+        click.echo(f"  {a['name']:<14} {login}  NHS {a['nhs_number']}  ({a['about']})")
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@cli.group(help="Key-encryption keys.")
+def keys() -> None:
+    pass
+
+
+@keys.command("list", help="List key-encryption keys and how many data keys each wraps.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def keys_list(ctx: Context, as_json: bool) -> None:
+    from pds.db import session_scope
+    from pds.vault.keys import kek_usage
+
+    runtime = ctx.runtime()
+    with session_scope(runtime.sessions) as session:
+        usage = kek_usage(session)
+    provider: KeyProvider = runtime.provider
+    rows = [
+        {"kek_id": k, "active": k == provider.active_kek_id(), "data_keys": usage.get(k, 0)}
+        for k in provider.kek_ids()
+    ]
+    if as_json:
+        emit(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['kek_id']}  {'active' if row['active'] else 'old   '}  wraps {row['data_keys']} data keys")
+
+
+@keys.command("rotate", help="Add a new key-encryption key and rewrap every data key with it.")
+@pass_ctx
+def keys_rotate(ctx: Context) -> None:
+    from pds.db import session_scope
+    from pds.vault.keys import kek_usage, rewrap_data_keys
+
+    runtime = ctx.runtime()
+    provider = runtime.provider
+    if isinstance(provider, LocalKeyProvider):
+        click.echo(f"new key {provider.add_kek()} is now active")
+    else:
+        click.echo(f"rewrapping to {provider.active_kek_id()}, the newest key in the environment")
+    with session_scope(runtime.sessions) as session:
+        todo = sum(n for k, n in kek_usage(session).items() if k != provider.active_kek_id())
+        from pds.vault.keys import check_keys
+
+        check_keys(session, provider)
+    with progress(todo, "rewrapping data keys") as bar:
+        done = rewrap_data_keys(runtime.sessions, provider, progress=bar.update)
+    old = [k for k in provider.kek_ids() if k != provider.active_kek_id()]
+    click.echo(f"rewrapped {done} data keys; records were not touched")
+    if old:
+        click.echo(f"no data key needs {', '.join(old)} any more: `pds keys retire KEK_ID` deletes it")
+
+
+@keys.command("retire", help="Delete an old key-encryption key file once no data key needs it.")
+@click.argument("kek_id")
+@pass_ctx
+def keys_retire(ctx: Context, kek_id: str) -> None:
+    from pds.db import session_scope
+    from pds.vault.keys import retire_kek
+
+    runtime = ctx.runtime()
+    if not isinstance(runtime.provider, LocalKeyProvider):
+        raise click.ClickException("keys in the environment are retired by removing them from PDS_KEYS_KEKS")
+    with session_scope(runtime.sessions) as session:
+        retire_kek(session, runtime.provider, kek_id)
+    click.echo(f"deleted {kek_id}")
+
+
+# -- citizens ----------------------------------------------------------------------------------
+
+
+@cli.group(help="Citizens and their vaults.")
+def citizens() -> None:
+    pass
+
+
+@citizens.command("add", help="Create a citizen with an empty vault.")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--date-of-birth", required=True, help="YYYY-MM-DD.")
+@click.option("--email", help="Email address (their sign-in).")
+@click.option("--nhs-number", help="NHS number, 10 digits.")
+@click.option("--upn", help="Unique pupil number, for a child at school in England.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new citizen as JSON.")
+@pass_ctx
+def citizens_add(
+    ctx: Context, name: str, date_of_birth: str, email: str | None, nhs_number: str | None,
+    upn: str | None, as_json: bool,
+) -> None:
+    with ctx.runtime().vault() as vault:
+        profile = vault.citizens.add(name=name, date_of_birth=date_of_birth, email=email, nhs_number=nhs_number)
+        if upn:
+            vault.citizens.add_identifier(profile.id, "upn", upn)
+    if as_json:
+        emit(profile.to_json())
+    else:
+        click.echo(f"created citizen {profile.id}")
+
+
+@citizens.command("list", help="List citizens.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def citizens_list(ctx: Context, as_json: bool) -> None:
+    with ctx.runtime().vault() as vault:
+        people = [p.to_json() for p in vault.citizens.all()]
+    if as_json:
+        emit(people)
+        return
+    for p in people:
+        label = p["name"] if p["status"] == "active" else "(erased)"
+        click.echo(f"{p['id']}  {label}  {p['email'] or ''}")
+
+
+@citizens.command("export", help="Print every record of a citizen, decrypted, as JSON.")
+@click.argument("citizen_id")
+@pass_ctx
+def citizens_export(ctx: Context, citizen_id: str) -> None:
+    cid = parse_id(citizen_id)
+    with ctx.runtime().vault() as vault:
+        profile = vault.citizens.get(cid).to_json()
+        head = {"citizen": profile, "identifiers": vault.citizens.identifiers(cid), "exported_at": _now()}
+        # Streamed: a vault may hold more records than fit in memory at once.
+        click.echo(json.dumps(head, ensure_ascii=False)[:-1] + ', "records": [')
+        for n, record in enumerate(vault.records.export(cid)):
+            click.echo(("," if n else "") + json.dumps(record.to_json(), ensure_ascii=False))
+        click.echo("]}")
+
+
+@citizens.command("delete", help="Erase a citizen: destroy their data key and delete their records.")
+@click.argument("citizen_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def citizens_delete(ctx: Context, citizen_id: str, yes: bool) -> None:
+    cid = parse_id(citizen_id)
+    if not yes and not click.confirm(f"Erase citizen {cid}? This cannot be undone", err=True):
+        raise click.ClickException("nothing erased")
+    with ctx.runtime().vault() as vault:
+        erased = vault.citizens.erase(cid)
+    click.echo(
+        f"erased citizen {cid}: {erased.records} records deleted, {erased.data_keys} data keys destroyed"
+    )
+
+
+# -- guardians ---------------------------------------------------------------------------------
+
+
+@cli.group(help="Parents acting for their children.")
+def guardians() -> None:
+    pass
+
+
+@guardians.command("add", help="Link a parent to a child for some categories.")
+@click.argument("parent_id")
+@click.argument("child_id")
+@click.option("--categories", default="education,health", show_default=True, help="Comma-separated.")
+@pass_ctx
+def guardians_add(ctx: Context, parent_id: str, child_id: str, categories: str) -> None:
+    with ctx.runtime().vault() as vault:
+        view = vault.guardians.link(parse_id(parent_id), parse_id(child_id), categories.split(","))
+    click.echo(f"linked; the link is {view.status} and ends on {view.ends_on}")
+
+
+@guardians.command("list", help="List guardian links with their status by the child's age.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def guardians_list(ctx: Context, as_json: bool) -> None:
+    with ctx.runtime().vault() as vault:
+        links = [v.to_json() for v in vault.guardians.all()]
+    if as_json:
+        emit(links)
+        return
+    for v in links:
+        click.echo(f"{v['parent_id']} -> {v['child_name']}  {v['status']}  {','.join(v['categories'])}  "
+                   f"ends {v['ends_on']}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure is one plain line on stderr and a non-zero exit."""
+    try:
+        cli.main(args=argv, prog_name="pds", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except PdsError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        click.echo(f"error: {exc.detail}{where}", err=True)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        message = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
+        click.echo(f"error: database: {message[0]}", err=True)
+        sys.exit(1)

@@ -1,0 +1,137 @@
+"""Database engine, sessions, and the column types every model shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import DateTime, event, inspect
+from sqlalchemy.engine import Engine, create_engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
+
+# Stable constraint names, so migrations can name what they alter on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers queue rather than fail when another process holds the lock
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware datetimes, stored in UTC; SQLite keeps no zone, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pds stores only timezone-aware times")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the pragmas pds relies on: SQLite in WAL with foreign keys enforced."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite defers BEGIN until the first write; take control so a batch is one transaction.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # autocommit at the driver; SQLAlchemy issues BEGIN itself
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit if the block ends normally, roll back if it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def has_tables(engine: Engine, *names: str) -> bool:
+    existing = set(inspect(engine).get_table_names())
+    return all(n in existing for n in names)
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 s5.7): new rows land at the end of the primary-key index."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+T = TypeVar("T")
+RETRY_ATTEMPTS = 6
+RETRY_BASE_DELAY_S = 0.02
+
+
+def run_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run work in one transaction, again from the start if it lost a race to a concurrent writer.
+
+    A batch is all or nothing, so replaying it whole is safe; the replay sees what the winner wrote.
+    """
+    for attempt in range(RETRY_ATTEMPTS):
+        try:
+            with session_scope(factory) as session:
+                return work(session)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == RETRY_ATTEMPTS - 1 or not _lost_race(exc):
+                raise
+            time.sleep(RETRY_BASE_DELAY_S * 2**attempt * (1 + random.random()))  # noqa: S311
+    raise AssertionError("unreachable")
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:  # PostgreSQL: unique violation, serialization failure, deadlock
+        return code in ("23505", "40001", "40P01")
+    message = str(exc.orig)
+    return "UNIQUE constraint failed" in message or "database is locked" in message

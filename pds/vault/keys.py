@@ -1,0 +1,179 @@
+"""Citizen data keys: create, open, destroy, rewrap; and the start-up check that keys match the data."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Callable, Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pds.db import utcnow
+from pds.errors import Erased, KeyMissing
+from pds.vault import crypto
+from pds.vault.models import DataKeyRow, KeyCheck
+
+BLIND_INDEX_CHECK_ID = "blind-index"
+REWRAP_BATCH = 500
+
+
+class DataKeys:
+    """Data keys for one unit of work. Opened keys are cached for the life of the object only."""
+
+    def __init__(self, session: Session, *, provider: crypto.KeyProvider) -> None:
+        self.session = session
+        self.provider = provider
+        self._by_id: dict[int, crypto.DataKey] = {}
+        self._active: dict[uuid.UUID, crypto.DataKey] = {}
+
+    def create(self, citizen_id: uuid.UUID) -> crypto.DataKey:
+        material = crypto.new_data_key_material()
+        kek_id, wrapped = crypto.wrap_data_key(self.provider, citizen_id, material)
+        row = DataKeyRow(citizen_id=citizen_id, kek_id=kek_id, wrapped=wrapped)
+        self.session.add(row)
+        self.session.flush()
+        assert row.id is not None
+        key = crypto.open_data_key(
+            self.provider, key_id=row.id, citizen_id=citizen_id, kek_id=kek_id, wrapped=wrapped
+        )
+        self._by_id[key.id] = self._active[citizen_id] = key
+        return key
+
+    def for_ciphertext(self, ciphertext: bytes) -> crypto.DataKey:
+        return self.by_id(crypto.data_key_id(ciphertext))
+
+    def by_id(self, key_id: int) -> crypto.DataKey:
+        key = self._by_id.get(key_id)
+        if key is None:
+            row = self.session.get(DataKeyRow, key_id)
+            if row is None:
+                raise KeyMissing(f"data key {key_id} does not exist")
+            key = self._open(row)
+        return key
+
+    def active(self, citizen_id: uuid.UUID) -> crypto.DataKey:
+        """The key new ciphertexts of this citizen are sealed with (the newest)."""
+        key = self._active.get(citizen_id)
+        if key is None:
+            row = self.session.scalars(
+                select(DataKeyRow).where(DataKeyRow.citizen_id == citizen_id).order_by(DataKeyRow.id.desc())
+            ).first()
+            if row is None:
+                raise KeyMissing(f"citizen {citizen_id} has no data key")
+            key = self._active[citizen_id] = self._open(row)
+        return key
+
+    def preload(self, citizen_ids: Iterable[uuid.UUID]) -> None:
+        """Open the active keys of many citizens in one query (batch ingest)."""
+        wanted = [c for c in set(citizen_ids) if c not in self._active]
+        if not wanted:
+            return
+        rows = self.session.scalars(
+            select(DataKeyRow).where(DataKeyRow.citizen_id.in_(wanted)).order_by(DataKeyRow.id)
+        )
+        for row in rows:  # ascending id: the newest key of each citizen is opened last and wins
+            self._active[row.citizen_id] = self._open(row)
+
+    def destroy(self, citizen_id: uuid.UUID) -> int:
+        """Crypto-shred: forget every data key of the citizen. Returns how many were destroyed."""
+        result = self.session.execute(
+            update(DataKeyRow)
+            .where(DataKeyRow.citizen_id == citizen_id, DataKeyRow.wrapped.is_not(None))
+            .values(wrapped=None, destroyed_at=utcnow())
+        )
+        self._active.pop(citizen_id, None)
+        self._by_id = {k: v for k, v in self._by_id.items() if v.citizen_id != citizen_id}
+        return int(result.rowcount or 0)
+
+    def _open(self, row: DataKeyRow) -> crypto.DataKey:
+        assert row.id is not None
+        if row.wrapped is None:
+            raise Erased(f"the data key of citizen {row.citizen_id} was destroyed: their data is erased")
+        key = crypto.open_data_key(
+            self.provider, key_id=row.id, citizen_id=row.citizen_id, kek_id=row.kek_id, wrapped=row.wrapped
+        )
+        self._by_id[key.id] = key
+        return key
+
+
+def check_keys(session: Session, provider: crypto.KeyProvider) -> None:
+    """Refuse to run with a missing or wrong key. Records a check value for keys seen the first time.
+
+    1. every KEK that wraps a live data key must be present;
+    2. every present KEK with a stored check value must reproduce it;
+    3. the blind-index key must match its stored fingerprint.
+    """
+    in_use = set(
+        session.scalars(select(DataKeyRow.kek_id).where(DataKeyRow.wrapped.is_not(None)).distinct())
+    )
+    present = set(provider.kek_ids())
+    missing = sorted(in_use - present)
+    if missing:
+        raise KeyMissing(f"key-encryption key {missing[0]} wraps data keys but is missing")
+    checks = {row.key_id: row.check_value for row in session.scalars(select(KeyCheck))}
+    for kek_id in sorted(present):
+        if kek_id in checks:
+            crypto.check_canary(provider, kek_id, checks[kek_id])
+    active = provider.active_kek_id()
+    if active not in checks:
+        kek_id, wrapped = crypto.canary(provider)
+        session.add(KeyCheck(key_id=kek_id, check_value=wrapped))
+    fingerprint = crypto.blind_index_fingerprint(provider.blind_index_key())
+    stored = checks.get(BLIND_INDEX_CHECK_ID)
+    if stored is None:
+        session.add(KeyCheck(key_id=BLIND_INDEX_CHECK_ID, check_value=fingerprint))
+    elif not hmac.compare_digest(stored, fingerprint):
+        raise KeyMissing("the blind-index key does not match this database: wrong key file?")
+    session.flush()
+
+
+def kek_usage(session: Session) -> dict[str, int]:
+    """How many live data keys each KEK wraps."""
+    rows = session.execute(
+        select(DataKeyRow.kek_id, func.count())
+        .where(DataKeyRow.wrapped.is_not(None))
+        .group_by(DataKeyRow.kek_id)
+    )
+    return {kek_id: int(n) for kek_id, n in rows}
+
+
+def rewrap_data_keys(
+    factory: sessionmaker[Session],
+    provider: crypto.KeyProvider,
+    *,
+    progress: Callable[[int], None] = lambda n: None,
+) -> int:
+    """Rewrap every live data key not under the active KEK; records are not touched.
+
+    Commits in batches: each rewrap stands alone, so an interrupted run loses nothing and can rerun.
+    """
+    active = provider.active_kek_id()
+    done = 0
+    while True:
+        with factory() as session, session.begin():
+            rows = session.scalars(
+                select(DataKeyRow)
+                .where(DataKeyRow.kek_id != active, DataKeyRow.wrapped.is_not(None))
+                .order_by(DataKeyRow.id)
+                .limit(REWRAP_BATCH)
+            ).all()
+            for row in rows:
+                assert row.wrapped is not None
+                material = provider.unwrap(row.kek_id, row.wrapped, crypto.wrap_context(row.citizen_id))
+                row.kek_id, row.wrapped = crypto.wrap_data_key(provider, row.citizen_id, material)
+        done += len(rows)
+        progress(len(rows))
+        if len(rows) < REWRAP_BATCH:
+            return done
+
+
+def retire_kek(session: Session, provider: crypto.LocalKeyProvider, kek_id: str) -> None:
+    """Delete a KEK file once no data key needs it."""
+    if kek_id == provider.active_kek_id():
+        raise KeyMissing(f"{kek_id} is the active key and cannot be retired")
+    still = kek_usage(session).get(kek_id, 0)
+    if still:
+        raise KeyMissing(f"{kek_id} still wraps {still} data keys: run `pds keys rotate` first")
+    provider.remove_kek(kek_id)
+    session.execute(KeyCheck.__table__.delete().where(KeyCheck.key_id == kek_id))  # type: ignore[attr-defined]

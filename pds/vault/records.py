@@ -1,0 +1,350 @@
+"""Records in vaults: batch put (idempotent, versioned, all or nothing), get, list, export."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from pds.db import utcnow, uuid7
+from pds.errors import NotFound, ValidationError
+from pds.settings import VaultSettings
+from pds.vault import crypto
+from pds.vault.keys import DataKeys
+from pds.vault.models import CATEGORIES, Citizen, Record, Source
+
+KIND = re.compile(r"^[a-z][a-z0-9]*:[A-Za-z][A-Za-z0-9._-]{0,54}$")
+MAX_SOURCE_RECORD_ID = 255
+MAX_VERSION = 2**63 - 1
+LOOKUP_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+
+_RECORDS = Record.__table__  # type: ignore[attr-defined]
+_UPDATED = ("category", "kind", "version", "occurred_at", "received_at", "payload")
+# A newer version replaces the row in place; the version test makes a late, older write a no-op.
+_UPDATE_IF_NEWER = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("row_id"), _RECORDS.c.version < bindparam("new_version"))
+    .values({name: bindparam(f"new_{name}") for name in _UPDATED})
+)
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A record as a connector hands it to the vault."""
+
+    citizen_id: uuid.UUID
+    category: str
+    kind: str
+    source: str
+    source_record_id: str
+    version: int
+    occurred_at: dt.datetime
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    category: str
+    kind: str
+    source: str
+    source_record_id: str
+    version: int
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    payload: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "citizen_id": str(self.citizen_id),
+            "category": self.category,
+            "kind": self.kind,
+            "source": self.source,
+            "source_record_id": self.source_record_id,
+            "version": self.version,
+            "occurred_at": self.occurred_at.isoformat(),
+            "received_at": self.received_at.isoformat(),
+            "payload": self.payload,
+        }
+
+
+@dataclass
+class PutResult:
+    stored: list[uuid.UUID] = field(default_factory=list)
+    updated: list[uuid.UUID] = field(default_factory=list)
+    unchanged: list[uuid.UUID] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"stored": len(self.stored), "updated": len(self.updated), "unchanged": len(self.unchanged)}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StoredRecord]
+    next_cursor: str | None
+
+
+class RecordService:
+    def __init__(self, session: Session, *, keys: DataKeys, limits: VaultSettings) -> None:
+        self.session = session
+        self.keys = keys
+        self.limits = limits
+        self._source_names: dict[int, str] = {}
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def put(self, records: Sequence[NewRecord]) -> PutResult:
+        """Store a batch in the caller's transaction. Raises before writing if any record is bad.
+
+        The same source id and version twice is stored once; an older version never replaces a
+        newer one. If the caller's transaction fails, nothing of the batch remains.
+        """
+        if len(records) > self.limits.max_batch:
+            raise ValidationError(f"a batch holds at most {self.limits.max_batch} records", field="records")
+        payloads = [_validate(i, r) for i, r in enumerate(records)]
+        sources = self._source_ids(records)
+        self._check_citizens(records)
+        latest = _latest_per_source_record(records)
+        existing = self._existing(records, sources)
+        self.keys.preload(r.citizen_id for r in records)
+
+        result = PutResult()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        now = utcnow()
+        for i, r in enumerate(records):
+            source_id = sources[r.source]
+            if latest[(r.source, r.source_record_id)] != i:
+                continue  # a later record of this batch carries the newest version
+            found = existing.get((source_id, r.source_record_id))
+            if found is None:
+                row_id = uuid7()
+                inserts.append(self._row(row_id, r, source_id, payloads[i], now))
+                result.stored.append(row_id)
+                continue
+            row_id, citizen_id, version = found
+            if citizen_id != r.citizen_id:
+                raise ValidationError(
+                    f"source record {r.source_record_id!r} belongs to another citizen",
+                    field=f"records[{i}].citizen_id",
+                )
+            if r.version <= version:
+                result.unchanged.append(row_id)
+                continue
+            row = self._row(row_id, r, source_id, payloads[i], now)
+            updates.append({f"new_{k}": row[k] for k in _UPDATED} | {"row_id": row_id})
+            result.updated.append(row_id)
+        # Core executemany: the ORM's per-object work costs more than the insert itself.
+        connection = self.session.connection()
+        if inserts:
+            connection.execute(insert(_RECORDS), inserts)
+        if updates:
+            connection.execute(_UPDATE_IF_NEWER, updates)
+        return result
+
+    def _row(
+        self, row_id: uuid.UUID, r: NewRecord, source_id: int, payload: bytes, now: dt.datetime
+    ) -> dict[str, Any]:
+        key = self.keys.active(r.citizen_id)
+        return {
+            "id": row_id,
+            "citizen_id": r.citizen_id,
+            "category": r.category,
+            "kind": r.kind,
+            "source_id": source_id,
+            "source_record_id": r.source_record_id,
+            "version": r.version,
+            "occurred_at": r.occurred_at,
+            "received_at": now,
+            "payload": crypto.seal(key, payload, row_id=row_id, category=r.category),
+        }
+
+    def _source_ids(self, records: Sequence[NewRecord]) -> dict[str, int]:
+        names = {r.source for r in records}
+        found = dict(self.session.execute(select(Source.name, Source.id).where(Source.name.in_(names))).all())
+        for i, r in enumerate(records):
+            if r.source not in found:
+                raise ValidationError(f"unknown source {r.source!r}", field=f"records[{i}].source")
+        self._source_names.update({v: k for k, v in found.items()})
+        return found
+
+    def _check_citizens(self, records: Sequence[NewRecord]) -> None:
+        wanted = list({r.citizen_id for r in records})
+        live: set[uuid.UUID] = set()
+        for chunk in _chunks(wanted):
+            live.update(
+                self.session.scalars(select(Citizen.id).where(Citizen.id.in_(chunk), Citizen.status == "active"))
+            )
+        for i, r in enumerate(records):
+            if r.citizen_id not in live:
+                raise ValidationError(f"no live citizen {r.citizen_id}", field=f"records[{i}].citizen_id")
+
+    def _existing(
+        self, records: Sequence[NewRecord], sources: dict[str, int]
+    ) -> dict[tuple[int, str], tuple[uuid.UUID, uuid.UUID, int]]:
+        by_source: dict[int, set[str]] = {}
+        for r in records:
+            by_source.setdefault(sources[r.source], set()).add(r.source_record_id)
+        found = {}
+        for source_id, ids in by_source.items():
+            for chunk in _chunks(list(ids)):
+                rows = self.session.execute(
+                    select(Record.source_record_id, Record.id, Record.citizen_id, Record.version).where(
+                        Record.source_id == source_id, Record.source_record_id.in_(chunk)
+                    )
+                )
+                for source_record_id, row_id, citizen_id, version in rows:
+                    found[(source_id, source_record_id)] = (row_id, citizen_id, version)
+        return found
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, record_id: uuid.UUID) -> StoredRecord:
+        row = self.session.get(Record, record_id)
+        if row is None:
+            raise NotFound(f"no record {record_id}", field="record_id")
+        return self._open(row)
+
+    def list(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        category: str | None = None,
+        kind: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first. The cursor is a position, not an offset: new arrivals never shift a page."""
+        limit = self.limits.page_size if limit is None else limit
+        if not 1 <= limit <= self.limits.max_page_size:
+            raise ValidationError(f"must be between 1 and {self.limits.max_page_size}", field="limit")
+        if category is not None and category not in CATEGORIES:
+            raise ValidationError(f"must be one of {', '.join(CATEGORIES)}", field="category")
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise ValidationError("must carry a time zone", field=name)
+        stmt = select(Record).where(Record.citizen_id == citizen_id)
+        if category:
+            stmt = stmt.where(Record.category == category)
+        if kind:
+            stmt = stmt.where(Record.kind == kind)
+        if since:
+            stmt = stmt.where(Record.occurred_at >= since)
+        if until:
+            stmt = stmt.where(Record.occurred_at < until)
+        if cursor:
+            at, after_id = _decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(Record.occurred_at < at, and_(Record.occurred_at == at, Record.id < after_id))
+            )
+        rows = self.session.scalars(
+            stmt.order_by(Record.occurred_at.desc(), Record.id.desc()).limit(limit + 1)
+        ).all()
+        items = [self._open(row) for row in rows[:limit]]
+        next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def export(self, citizen_id: uuid.UUID) -> Iterator[StoredRecord]:
+        """Every record of a citizen, oldest first, streamed."""
+        stmt = (
+            select(Record)
+            .where(Record.citizen_id == citizen_id)
+            .order_by(Record.occurred_at, Record.id)
+            .execution_options(yield_per=500)
+        )
+        for row in self.session.scalars(stmt):
+            yield self._open(row)
+
+    def _open(self, row: Record) -> StoredRecord:
+        key = self.keys.for_ciphertext(row.payload)
+        clear = crypto.open_sealed(key, row.payload, row_id=row.id, category=row.category)
+        return StoredRecord(
+            id=row.id,
+            citizen_id=row.citizen_id,
+            category=row.category,
+            kind=row.kind,
+            source=self._source_name(row.source_id),
+            source_record_id=row.source_record_id,
+            version=row.version,
+            occurred_at=row.occurred_at,
+            received_at=row.received_at,
+            payload=json.loads(clear),
+        )
+
+    def _source_name(self, source_id: int) -> str:
+        if source_id not in self._source_names:
+            self._source_names[source_id] = self.session.scalar(select(Source.name).where(Source.id == source_id))
+        return self._source_names[source_id]
+
+
+def _validate(i: int, r: NewRecord) -> bytes:
+    """Check one record; return its payload as the bytes to seal."""
+    where = f"records[{i}]"
+    if not isinstance(r.citizen_id, uuid.UUID):
+        raise ValidationError("must be a citizen id", field=f"{where}.citizen_id")
+    if r.category not in CATEGORIES:
+        raise ValidationError(f"must be one of {', '.join(CATEGORIES)}", field=f"{where}.category")
+    if not isinstance(r.kind, str) or not KIND.match(r.kind):
+        raise ValidationError("must look like format:Type, e.g. fhir:Observation", field=f"{where}.kind")
+    if not isinstance(r.source_record_id, str) or not 0 < len(r.source_record_id) <= MAX_SOURCE_RECORD_ID:
+        raise ValidationError(
+            f"must be 1 to {MAX_SOURCE_RECORD_ID} characters", field=f"{where}.source_record_id"
+        )
+    if isinstance(r.version, bool) or not isinstance(r.version, int) or not 0 <= r.version <= MAX_VERSION:
+        raise ValidationError("must be a whole number from 0", field=f"{where}.version")
+    if not isinstance(r.occurred_at, dt.datetime) or r.occurred_at.tzinfo is None:
+        raise ValidationError("must be a date and time with a time zone", field=f"{where}.occurred_at")
+    if not isinstance(r.payload, Mapping):
+        raise ValidationError("must be a JSON object", field=f"{where}.payload")
+    try:
+        return json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"is not JSON: {exc}", field=f"{where}.payload") from None
+
+
+def _latest_per_source_record(records: Sequence[NewRecord]) -> dict[tuple[str, str], int]:
+    """For each source record in the batch, the index of its highest version (first one on a tie)."""
+    best: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(records):
+        key = (r.source, r.source_record_id)
+        if key not in best or r.version > records[best[key]].version:
+            best[key] = i
+    return best
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), LOOKUP_CHUNK):
+        yield items[start : start + LOOKUP_CHUNK]
+
+
+def _encode_cursor(row: Record) -> str:
+    raw = json.dumps([_micros(row.occurred_at), row.id.hex]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _micros(when: dt.datetime) -> int:
+    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        micros, hex_id = json.loads(raw)
+        at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(micros))
+        return at, uuid.UUID(hex=hex_id)
+    except (ValueError, TypeError, binascii.Error, OverflowError):
+        raise ValidationError("is not a cursor this service gave out", field="cursor") from None
