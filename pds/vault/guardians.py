@@ -111,8 +111,9 @@ class GuardianService:
         view = self._view(link, today or dt.date.today())
         return view.status != "ended" and category in view.categories
 
-    def mark_reviewed(self, link_id: uuid.UUID) -> None:
-        self._get(link_id).reviewed_at = utcnow()
+    def mark_reviewed(self, link_id: uuid.UUID, *, at: dt.datetime | None = None) -> None:
+        """Record that someone checked the link is still right; clears the review flag."""
+        self._get(link_id).reviewed_at = at or utcnow()
 
     def end(self, link_id: uuid.UUID, reason: str) -> None:
         link = self._get(link_id)

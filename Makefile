@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-postgres lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Set up, initialise (keys and SQLite under var/), load demo data and serve on http://127.0.0.1:5000
+run: setup
+	$(BIN)/pds init
+	$(BIN)/pds demo
+	$(BIN)/pds serve
+
+## Set up and run the whole test suite (SQLite; set PDS_TEST_DATABASE_URL for PostgreSQL)
+test: setup
+	$(BIN)/ruff check pds consent connectors migrations tests bench
+	$(BIN)/pytest
+
+## The suite against PostgreSQL on 127.0.0.1:5432, in a fresh database dropped afterwards
+test-postgres: setup
+	bash .ci/postgres-tests
+
+lint: setup
+	$(BIN)/ruff check pds consent connectors migrations tests bench
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
