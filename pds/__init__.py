@@ -17,7 +17,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from pds.web import errors, health, openapi
 
     settings = settings or load_settings()
-    logging.basicConfig(level=settings.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     runtime = runtime or Runtime.build(settings)
     runtime.check()
 

@@ -160,7 +160,9 @@ def keys_list(ctx: Context, as_json: bool) -> None:
         emit(rows)
         return
     for row in rows:
-        click.echo(f"{row['kek_id']}  {'active' if row['active'] else 'old   '}  wraps {row['data_keys']} data keys")
+        click.echo(
+            f"{row['kek_id']}  {'active' if row['active'] else 'old   '}  wraps {row['data_keys']} data keys"
+        )
 
 
 @keys.command("rotate", help="Add a new key-encryption key and rewrap every data key with it.")
@@ -220,11 +222,18 @@ def citizens() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new citizen as JSON.")
 @pass_ctx
 def citizens_add(
-    ctx: Context, name: str, date_of_birth: str, email: str | None, nhs_number: str | None,
-    upn: str | None, as_json: bool,
+    ctx: Context,
+    name: str,
+    date_of_birth: str,
+    email: str | None,
+    nhs_number: str | None,
+    upn: str | None,
+    as_json: bool,
 ) -> None:
     with ctx.runtime().vault() as vault:
-        profile = vault.citizens.add(name=name, date_of_birth=date_of_birth, email=email, nhs_number=nhs_number)
+        profile = vault.citizens.add(
+            name=name, date_of_birth=date_of_birth, email=email, nhs_number=nhs_number
+        )
         if upn:
             vault.citizens.add_identifier(profile.id, "upn", upn)
     if as_json:
@@ -306,8 +315,10 @@ def guardians_list(ctx: Context, as_json: bool) -> None:
         emit(links)
         return
     for v in links:
-        click.echo(f"{v['parent_id']} -> {v['child_name']}  {v['status']}  {','.join(v['categories'])}  "
-                   f"ends {v['ends_on']}")
+        click.echo(
+            f"{v['parent_id']} -> {v['child_name']}  {v['status']}  {','.join(v['categories'])}  "
+            f"ends {v['ends_on']}"
+        )
 
 
 def _now() -> str:

@@ -65,7 +65,9 @@ class Runtime:
         if revision is None:
             raise StartupError("the database has no pds tables: run `pds init` or `pds db upgrade`")
         if revision != migrate.head():
-            raise StartupError(f"the database is at revision {revision}, not {migrate.head()}: run `pds db upgrade`")
+            raise StartupError(
+                f"the database is at revision {revision}, not {migrate.head()}: run `pds db upgrade`"
+            )
         with session_scope(self.sessions) as session:
             check_keys(session, self.provider)
 

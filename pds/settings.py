@@ -193,7 +193,9 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
         db_path = Path(url.database)
         if not db_path.is_absolute():
             db_path = base / db_path
-            database = DatabaseSettings(url=url.set(database=str(db_path)).render_as_string(hide_password=False))
+            database = DatabaseSettings(
+                url=url.set(database=str(db_path)).render_as_string(hide_password=False)
+            )
     keys = s.keys
     if keys.dir and not Path(keys.dir).is_absolute():
         keys = KeySettings(provider=keys.provider, dir=str(base / keys.dir))

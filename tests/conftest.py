@@ -38,7 +38,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture
@@ -96,17 +96,29 @@ def source(runtime: Runtime) -> str:
     return "test-gp"
 
 
-def add_citizen(runtime: Runtime, name: str = "Ada Test", nhs_number: str | None = None, **kw: str) -> uuid.UUID:
+def add_citizen(
+    runtime: Runtime, name: str = "Ada Test", nhs_number: str | None = None, **kw: str
+) -> uuid.UUID:
     with runtime.vault() as v:
-        return v.citizens.add(name=name, date_of_birth=kw.pop("date_of_birth", "1980-01-01"),
-                              nhs_number=nhs_number, **kw).id
+        return v.citizens.add(
+            name=name, date_of_birth=kw.pop("date_of_birth", "1980-01-01"), nhs_number=nhs_number, **kw
+        ).id
 
 
-def record(citizen_id: uuid.UUID, sid: str, *, version: int = 1, source: str = "test-gp",
-           category: str = "health", when: str = "2026-01-01T10:00:00+00:00", **payload: object) -> NewRecord:
+def record(
+    citizen_id: uuid.UUID,
+    sid: str,
+    *,
+    version: int = 1,
+    source: str = "test-gp",
+    category: str = "health",
+    when: str = "2026-01-01T10:00:00+00:00",
+    **payload: object,
+) -> NewRecord:
     body = {"resourceType": "Observation", "id": sid, **payload}
-    return NewRecord(citizen_id, category, "fhir:Observation", source, sid, version,
-                     dt.datetime.fromisoformat(when), body)
+    return NewRecord(
+        citizen_id, category, "fhir:Observation", source, sid, version, dt.datetime.fromisoformat(when), body
+    )
 
 
 def record_count(url: str) -> int:

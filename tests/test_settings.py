@@ -33,11 +33,14 @@ def test_pds_config_names_the_file(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_the_file() -> None:
-    s = load_settings(CONFIG, environ={
-        "PDS_DATABASE_URL": "postgresql+psycopg://pds@db.internal:5432/pds",
-        "PDS_SERVER_ISSUER": "https://pds.example.org",
-        "PDS_GUARDIANS_END_AGE": "18",
-    })
+    s = load_settings(
+        CONFIG,
+        environ={
+            "PDS_DATABASE_URL": "postgresql+psycopg://pds@db.internal:5432/pds",
+            "PDS_SERVER_ISSUER": "https://pds.example.org",
+            "PDS_GUARDIANS_END_AGE": "18",
+        },
+    )
     assert s.database.url == "postgresql+psycopg://pds@db.internal:5432/pds"
     assert s.server.public_url == "https://pds.example.org"
     assert s.guardians.end_age == 18

@@ -113,7 +113,9 @@ class CitizenService:
             with self.session.begin_nested():
                 self.session.flush()
         except IntegrityError:  # another writer took it between our check and our insert
-            raise Conflict(f"this {kind.replace('_', ' ')} already belongs to a citizen", field=kind) from None
+            raise Conflict(
+                f"this {kind.replace('_', ' ')} already belongs to a citizen", field=kind
+            ) from None
 
     def find(self, kind: str, value: str) -> uuid.UUID | None:
         """The live citizen an identifier belongs to, by blind index; None if nobody."""
@@ -192,7 +194,9 @@ class CitizenService:
         data: dict[str, Any] = {}
         if citizen.profile is not None:
             key = self.keys.for_ciphertext(citizen.profile)
-            data = json.loads(crypto.open_sealed(key, citizen.profile, row_id=citizen.id, category=PROFILE_CATEGORY))
+            data = json.loads(
+                crypto.open_sealed(key, citizen.profile, row_id=citizen.id, category=PROFILE_CATEGORY)
+            )
         born = data.get("date_of_birth")
         return CitizenProfile(
             id=citizen.id,

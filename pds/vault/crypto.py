@@ -259,7 +259,9 @@ def blind_index_fingerprint(key: bytes) -> bytes:
 
 def blind_index(key: bytes, kind: str, value: str) -> bytes:
     """HMAC-SHA-256 over the identifier's kind and normalised value: lookups without the clear value."""
-    return hmac.new(key, BLIND_INDEX_DOMAIN + _length_prefixed(kind.encode(), value.encode()), hashlib.sha256).digest()
+    return hmac.new(
+        key, BLIND_INDEX_DOMAIN + _length_prefixed(kind.encode(), value.encode()), hashlib.sha256
+    ).digest()
 
 
 def open_data_key(

@@ -58,7 +58,12 @@ class GuardianService:
         self.ages = ages
 
     def link(
-        self, parent_id: uuid.UUID, child_id: uuid.UUID, categories: list[str], *, today: dt.date | None = None
+        self,
+        parent_id: uuid.UUID,
+        child_id: uuid.UUID,
+        categories: list[str],
+        *,
+        today: dt.date | None = None,
     ) -> GuardianView:
         today = today or dt.date.today()
         if parent_id == child_id:
@@ -72,7 +77,8 @@ class GuardianService:
         assert child.date_of_birth is not None
         if today >= birthday(child.date_of_birth, self.ages.end_age):
             raise ValidationError(
-                f"the child is {self.ages.end_age} or older: a guardian link would end at once", field="child_id"
+                f"the child is {self.ages.end_age} or older: a guardian link would end at once",
+                field="child_id",
             )
         existing = self.session.scalar(
             select(GuardianLink).where(GuardianLink.parent_id == parent_id, GuardianLink.child_id == child_id)
@@ -137,8 +143,10 @@ class GuardianService:
             status = "ended"
         elif ends_on is not None and today >= ends_on:
             status, reason = "ended", f"child turned {self.ages.end_age}"
-        elif review_from is not None and today >= review_from and (
-            link.reviewed_at is None or link.reviewed_at.date() < review_from
+        elif (
+            review_from is not None
+            and today >= review_from
+            and (link.reviewed_at is None or link.reviewed_at.date() < review_from)
         ):
             status = "review"
         return GuardianView(

@@ -40,12 +40,16 @@ def normalise(kind: str, value: str, *, field: str | None = None) -> str:
     if kind == "nhs_number":
         digits = re.sub(r"[\s-]", "", value)
         if not nhs_number_ok(digits):
-            raise ValidationError("not a valid NHS number (10 digits passing the Modulus 11 check)", field=field)
+            raise ValidationError(
+                "not a valid NHS number (10 digits passing the Modulus 11 check)", field=field
+            )
         return digits
     if kind == "upn":
         upn = value.strip().upper()
         if not upn_ok(upn):
-            raise ValidationError("not a valid unique pupil number (13 characters with check letter)", field=field)
+            raise ValidationError(
+                "not a valid unique pupil number (13 characters with check letter)", field=field
+            )
         return upn
     if kind == "email":
         email = value.strip()

@@ -104,9 +104,7 @@ def check_keys(session: Session, provider: crypto.KeyProvider) -> None:
     2. every present KEK with a stored check value must reproduce it;
     3. the blind-index key must match its stored fingerprint.
     """
-    in_use = set(
-        session.scalars(select(DataKeyRow.kek_id).where(DataKeyRow.wrapped.is_not(None)).distinct())
-    )
+    in_use = set(session.scalars(select(DataKeyRow.kek_id).where(DataKeyRow.wrapped.is_not(None)).distinct()))
     present = set(provider.kek_ids())
     missing = sorted(in_use - present)
     if missing:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from pds.db import UTCDateTime, utcnow
@@ -50,7 +59,7 @@ class DataKeyRow(SQLModel, table=True):
 
 
 class KeyCheck(SQLModel, table=True):
-    """A value each key must reproduce, so a wrong or swapped key stops start-up instead of reading garbage."""
+    """A value each key must reproduce: a wrong or swapped key stops start-up instead of reading garbage."""
 
     __tablename__ = "key_check"
 

@@ -184,7 +184,9 @@ class RecordService:
         live: set[uuid.UUID] = set()
         for chunk in _chunks(wanted):
             live.update(
-                self.session.scalars(select(Citizen.id).where(Citizen.id.in_(chunk), Citizen.status == "active"))
+                self.session.scalars(
+                    select(Citizen.id).where(Citizen.id.in_(chunk), Citizen.status == "active")
+                )
             )
         for i, r in enumerate(records):
             if r.citizen_id not in live:
@@ -286,7 +288,9 @@ class RecordService:
 
     def _source_name(self, source_id: int) -> str:
         if source_id not in self._source_names:
-            self._source_names[source_id] = self.session.scalar(select(Source.name).where(Source.id == source_id))
+            self._source_names[source_id] = self.session.scalar(
+                select(Source.name).where(Source.id == source_id)
+            )
         return self._source_names[source_id]
 
 

@@ -21,7 +21,9 @@ class SourceService:
     def ensure(self, name: str, *, kind: str, title: str) -> Source:
         """The source of this name, created if new. Its kind never changes once set."""
         if not NAME.match(name):
-            raise ValidationError("must be lowercase letters, digits and -, starting with a letter", field="name")
+            raise ValidationError(
+                "must be lowercase letters, digits and -, starting with a letter", field="name"
+            )
         if kind not in SOURCE_KINDS:
             raise ValidationError(f"must be one of {', '.join(SOURCE_KINDS)}", field="kind")
         source = self.session.scalar(select(Source).where(Source.name == name))

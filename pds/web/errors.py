@@ -35,5 +35,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.path)
-        body = problem_from_http(500, "Internal Server Error", "pds met an unexpected error; it has been logged")
+        body = problem_from_http(
+            500, "Internal Server Error", "pds met an unexpected error; it has been logged"
+        )
         return problem_response(body, 500)

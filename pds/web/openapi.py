@@ -29,7 +29,11 @@ def document(server_url: str) -> dict[str, Any]:
     problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "pds", "version": "0.1.0", "description": "Personal data store with a consent ledger."},
+        "info": {
+            "title": "pds",
+            "version": "0.1.0",
+            "description": "Personal data store with a consent ledger.",
+        },
         "servers": [{"url": server_url}],
         "paths": {
             "/healthz": {
@@ -38,7 +42,9 @@ def document(server_url: str) -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "Healthy",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                            },
                         },
                         "503": {"description": "A check failed", "content": problem_ref},
                     },

@@ -56,10 +56,27 @@ def test_no_plaintext_in_a_postgres_dump(runtime: Runtime, on_postgres: bool) ->
     _store_distinctive_data(runtime)
     url = make_url(runtime.settings.database.url)
     dump = subprocess.run(
-        ["pg_dump", "--data-only", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-         "-U", url.username or "postgres", "-t", "record", "-t", "citizen", "-t", "identifier",
-         "-t", "data_key", url.database or ""],
-        check=True, capture_output=True,
+        [
+            "pg_dump",
+            "--data-only",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            "-t",
+            "record",
+            "-t",
+            "citizen",
+            "-t",
+            "identifier",
+            "-t",
+            "data_key",
+            url.database or "",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     assert b"COPY public.record" in dump and b"COPY public.identifier" in dump
     for needle in _forbidden():

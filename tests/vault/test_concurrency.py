@@ -21,9 +21,13 @@ BATCH = 20
 
 def _worker(db_url: str, keys_dir: str, citizens: list[str], worker: int) -> None:
     rt = Runtime.build(make_settings(db_url, Path(keys_dir)))
-    own = [record(uuid.UUID(citizens[i % len(citizens)]), f"w{worker}-r{i}") for i in range(RECORDS_PER_WORKER)]
-    shared = [record(uuid.UUID(citizens[i % len(citizens)]), f"shared-{i}", version=worker + 1, by=worker)
-              for i in range(SHARED)]
+    own = [
+        record(uuid.UUID(citizens[i % len(citizens)]), f"w{worker}-r{i}") for i in range(RECORDS_PER_WORKER)
+    ]
+    shared = [
+        record(uuid.UUID(citizens[i % len(citizens)]), f"shared-{i}", version=worker + 1, by=worker)
+        for i in range(SHARED)
+    ]
     mixed = [r for pair in zip(own[:SHARED], shared, strict=True) for r in pair] + own[SHARED:]
     for start in range(0, len(mixed), BATCH):
         batch = mixed[start : start + BATCH]
@@ -48,7 +52,7 @@ def test_concurrent_puts_from_several_processes_lose_nothing(
         rows = s.execute(
             select(Record.source_record_id, Record.version).where(Record.source_record_id.like("shared-%"))
         )
-        shared_versions = {sid: version for sid, version in rows}
+        shared_versions = dict(rows)
     assert len(ids) == len(set(ids)) == WORKERS * RECORDS_PER_WORKER + SHARED
     assert set(shared_versions.values()) == {WORKERS}  # the highest version won everywhere
     with runtime.vault() as v:

@@ -12,13 +12,18 @@ from pds.vault.models import Citizen, DataKeyRow, Identifier, Record
 from tests.conftest import add_citizen, record
 
 
-def test_erased_citizens_ciphertexts_cannot_be_opened_even_from_a_backup(runtime: Runtime, source: str) -> None:
+def test_erased_citizens_ciphertexts_cannot_be_opened_even_from_a_backup(
+    runtime: Runtime, source: str
+) -> None:
     alice = add_citizen(runtime, "Alice", nhs_number="9990000018")
     bob = add_citizen(runtime, "Bob")
     with runtime.vault() as v:
         v.records.put([record(alice, "a1", note="private"), record(bob, "b1")])
     with runtime.sessions() as s:  # a "backup" of Alice's record rows, taken before erasure
-        backup = [dict(row._mapping) for row in s.execute(select(Record.__table__).where(Record.citizen_id == alice))]
+        backup = [
+            dict(row._mapping)
+            for row in s.execute(select(Record.__table__).where(Record.citizen_id == alice))
+        ]
     assert backup
 
     with runtime.vault() as v:
@@ -63,5 +68,10 @@ def test_the_wrapped_key_alone_cannot_be_moved_to_another_citizen(runtime: Runti
     with runtime.sessions() as s:
         alice_key = s.scalars(select(DataKeyRow).where(DataKeyRow.citizen_id == alice)).one()
     with pytest.raises(Exception, match="does not open"):
-        crypto.open_data_key(runtime.provider, key_id=1, citizen_id=bob, kek_id=alice_key.kek_id,
-                             wrapped=alice_key.wrapped or b"")
+        crypto.open_data_key(
+            runtime.provider,
+            key_id=1,
+            citizen_id=bob,
+            kek_id=alice_key.kek_id,
+            wrapped=alice_key.wrapped or b"",
+        )

@@ -63,7 +63,11 @@ def test_ages_are_configurable(runtime: Runtime, db_url: str, keys_dir: Path) ->
     with rt.vault() as v:
         (view,) = v.guardians.of_parent(parent, today=dt.date(2031, 1, 1))
     rt.close()
-    assert (view.status, view.ends_on, view.review_from) == ("review", dt.date(2032, 6, 15), dt.date(2026, 6, 15))
+    assert (view.status, view.ends_on, view.review_from) == (
+        "review",
+        dt.date(2032, 6, 15),
+        dt.date(2026, 6, 15),
+    )
 
 
 def test_links_are_checked(runtime: Runtime) -> None:

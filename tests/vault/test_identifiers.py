@@ -6,7 +6,7 @@ import pytest
 
 from pds.errors import Conflict, ValidationError
 from pds.runtime import Runtime
-from pds.vault.identifiers import normalise, nhs_number_ok, upn_ok
+from pds.vault.identifiers import nhs_number_ok, normalise, upn_ok
 from tests.conftest import add_citizen
 
 
@@ -34,8 +34,10 @@ def test_nhs_numbers_are_normalised_from_spaced_form() -> None:
     assert normalise("nhs_number", "943-476-5919") == "9434765919"
 
 
-@pytest.mark.parametrize(("upn", "ok"), [("F201200124001", True), ("A201200124001", False),
-                                         ("F20120012400", False), ("V201200124002", True)])
+@pytest.mark.parametrize(
+    ("upn", "ok"),
+    [("F201200124001", True), ("A201200124001", False), ("F20120012400", False), ("V201200124002", True)],
+)
 def test_unique_pupil_number_check_letter(upn: str, ok: bool) -> None:
     assert upn_ok(upn) is ok
 

@@ -57,7 +57,9 @@ def test_a_key_still_in_use_cannot_be_retired(runtime: Runtime) -> None:
         retire_kek(v.session, provider, "kek-0002")
 
 
-def test_removing_a_key_that_is_still_needed_stops_start_up(runtime: Runtime, keys_dir: Path, db_url: str) -> None:
+def test_removing_a_key_that_is_still_needed_stops_start_up(
+    runtime: Runtime, keys_dir: Path, db_url: str
+) -> None:
     add_citizen(runtime)
     assert isinstance(runtime.provider, LocalKeyProvider)
     runtime.provider.add_kek()  # a new key, but nothing rewrapped yet

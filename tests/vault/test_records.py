@@ -20,7 +20,9 @@ from tests.conftest import add_citizen, record, record_count
 def test_put_then_get_returns_the_payload(runtime: Runtime, source: str) -> None:
     alice = add_citizen(runtime)
     with runtime.vault() as v:
-        (rid,) = v.records.put([record(alice, "obs-1", valueQuantity={"value": 52, "unit": "mmol/mol"})]).stored
+        (rid,) = v.records.put(
+            [record(alice, "obs-1", valueQuantity={"value": 52, "unit": "mmol/mol"})]
+        ).stored
     with runtime.vault() as v:
         got = v.records.get(rid)
     assert got.citizen_id == alice and got.source == "test-gp" and got.source_record_id == "obs-1"
@@ -29,7 +31,9 @@ def test_put_then_get_returns_the_payload(runtime: Runtime, source: str) -> None
     assert got.received_at.tzinfo is not None
 
 
-def test_the_same_source_id_and_version_twice_is_stored_once(runtime: Runtime, source: str, db_url: str) -> None:
+def test_the_same_source_id_and_version_twice_is_stored_once(
+    runtime: Runtime, source: str, db_url: str
+) -> None:
     alice = add_citizen(runtime)
     with runtime.vault() as v:
         first = v.records.put([record(alice, "obs-1")])
@@ -101,7 +105,9 @@ def test_a_batch_failing_in_the_database_leaves_nothing(runtime: Runtime, source
     def put_then_fail(session):  # type: ignore[no-untyped-def]
         vault = runtime.open_vault(session)
         vault.records.put([record(alice, "new-1"), record(alice, "new-2"), record(alice, "old", version=2)])
-        session.execute(insert(Citizen).values(id=uuid.uuid4(), status="bogus", created_at=dt.datetime.now(dt.UTC)))
+        session.execute(
+            insert(Citizen).values(id=uuid.uuid4(), status="bogus", created_at=dt.datetime.now(dt.UTC))
+        )
 
     with pytest.raises(IntegrityError):
         run_transaction(runtime.sessions, put_then_fail)
@@ -141,14 +147,22 @@ def test_list_filters_by_category_kind_and_time(runtime: Runtime, source: str) -
     with runtime.vault() as v:
         v.sources.ensure("test-school", kind="oneroster", title="School")
         v.records.put([record(alice, f"h{i}", when=_day(i)) for i in range(5)])
-        v.records.put([record(alice, f"e{i}", when=_day(i), category="education", source="test-school")
-                       for i in range(3)])
+        v.records.put(
+            [
+                record(alice, f"e{i}", when=_day(i), category="education", source="test-school")
+                for i in range(3)
+            ]
+        )
     with runtime.vault() as v:
         assert len(v.records.list(alice).items) == 8
         assert {r.category for r in v.records.list(alice, category="education").items} == {"education"}
         assert len(v.records.list(alice, kind="fhir:Observation").items) == 8
-        window = v.records.list(alice, category="health", since=dt.datetime.fromisoformat(_day(1)),
-                                until=dt.datetime.fromisoformat(_day(3)))
+        window = v.records.list(
+            alice,
+            category="health",
+            since=dt.datetime.fromisoformat(_day(1)),
+            until=dt.datetime.fromisoformat(_day(3)),
+        )
         assert [r.source_record_id for r in window.items] == ["h2", "h1"]
         with pytest.raises(ValidationError) as err:
             v.records.list(alice, category="gossip")
