@@ -52,7 +52,7 @@ def test_concurrent_puts_from_several_processes_lose_nothing(
         rows = s.execute(
             select(Record.source_record_id, Record.version).where(Record.source_record_id.like("shared-%"))
         )
-        shared_versions = dict(rows)
+        shared_versions = dict(rows.all())
     assert len(ids) == len(set(ids)) == WORKERS * RECORDS_PER_WORKER + SHARED
     assert set(shared_versions.values()) == {WORKERS}  # the highest version won everywhere
     with runtime.vault() as v:
