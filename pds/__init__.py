@@ -14,19 +14,31 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest delivery or form pds accepts
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
     """Build the web app. Refuses to start if the database or keys are not right."""
-    from pds.web import errors, health, openapi
+    from consent.oauth.context import OAuthContext
+    from consent.oauth.server import build_server
+    from pds.web import account, api, db, errors, health, install_request_hooks, oauth, openapi
 
     settings = settings or load_settings()
-    logging.basicConfig(
-        level=settings.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=settings.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = runtime or Runtime.build(settings)
     runtime.check()
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    issuer = settings.server.public_url
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SECRET_KEY=runtime.session_secret(),
+        SESSION_COOKIE_NAME="pds_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=issuer.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+    )
     app.extensions["pds"] = runtime
+    ctx = OAuthContext(issuer=issuer, session=db, sessions=runtime.sessions, provider=runtime.provider)
+    app.extensions["pds.oauth"] = build_server(app, ctx)
+    install_request_hooks(app)
     errors.register(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(openapi.bp)
+    for blueprint in (health.bp, openapi.bp, account.bp, oauth.bp, api.bp):
+        app.register_blueprint(blueprint)
     return app

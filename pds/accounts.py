@@ -16,7 +16,20 @@ def hash_password(password: str) -> str:
     return HASHER.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+_DUMMY_HASH: list[str] = []
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password. With no account, still spend the same time, so timing tells nothing."""
+    if password_hash is None:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(HASHER.hash(secrets.token_hex(16)))
+        password_hash, password = _DUMMY_HASH[0], password + "\x00never"
+        try:
+            HASHER.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            pass
+        return False
     try:
         return HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from pds import migrate
@@ -76,6 +79,10 @@ def cli() -> None:
 @pass_ctx
 def init(ctx: Context) -> None:
     settings = ctx.settings
+    if settings.database.is_sqlite:
+        database = make_url(settings.database.url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.keys.provider == "local":
         for path in LocalKeyProvider.create(settings.keys.dir):
             click.echo(f"wrote key {path}")
@@ -327,6 +334,7 @@ def _now() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one plain line on stderr and a non-zero exit."""
+    os.umask(0o077)  # the database, its WAL and the key files are the citizen's: no one else reads them
     try:
         cli.main(args=argv, prog_name="pds", standalone_mode=False)
     except click.exceptions.Abort:

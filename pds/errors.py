@@ -20,6 +20,10 @@ class PdsError(Exception):
         self.detail = detail
         self.field = field
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error calls for (WWW-Authenticate, say)."""
+        return {}
+
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": PROBLEM_BASE + self.slug,

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from consent.signing import SigningKeys
 from pds import migrate
 from pds.db import make_engine, session_factory, session_scope
 from pds.errors import PdsError
@@ -70,6 +71,15 @@ class Runtime:
             )
         with session_scope(self.sessions) as session:
             check_keys(session, self.provider)
+            SigningKeys(session, provider=self.provider).ensure()
+
+    def session_secret(self) -> bytes:
+        """The key that signs browser sessions, derived from the blind-index key (HKDF, its own label)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"pds/browser-session/v1")
+        return hkdf.derive(self.provider.blind_index_key())
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -223,6 +223,7 @@ class RecordService:
         citizen_id: uuid.UUID,
         *,
         category: str | None = None,
+        categories: Sequence[str] | None = None,
         kind: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
@@ -235,12 +236,16 @@ class RecordService:
             raise ValidationError(f"must be between 1 and {self.limits.max_page_size}", field="limit")
         if category is not None and category not in CATEGORIES:
             raise ValidationError(f"must be one of {', '.join(CATEGORIES)}", field="category")
+        if categories is not None and not set(categories) <= set(CATEGORIES):
+            raise ValidationError(f"must be some of {', '.join(CATEGORIES)}", field="categories")
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:
                 raise ValidationError("must carry a time zone", field=name)
         stmt = select(Record).where(Record.citizen_id == citizen_id)
         if category:
             stmt = stmt.where(Record.category == category)
+        if categories is not None:
+            stmt = stmt.where(Record.category.in_(list(categories)))
         if kind:
             stmt = stmt.where(Record.kind == kind)
         if since:

@@ -21,7 +21,9 @@ def register(app: Flask) -> None:
     def _pds_error(exc: PdsError) -> Response:
         if exc.status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.path, exc.detail)
-        return problem_response(exc.problem(instance=request.path), exc.status)
+        response = problem_response(exc.problem(instance=request.path), exc.status)
+        response.headers.update(exc.headers())
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

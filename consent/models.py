@@ -1,0 +1,220 @@
+"""Consent tables: OAuth clients, codes and tokens (secrets hashed), grants, and signing keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from sqlalchemy import Boolean, CheckConstraint, Column, Date, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlmodel import Field, SQLModel
+
+from pds.db import UTCDateTime, utcnow
+
+GRANT_STATUSES = ("active", "revoked", "expired")
+
+
+def _when(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class OAuthClient(SQLModel, table=True):
+    """An app or system that may ask citizens for access. Its secret is kept only as a hash."""
+
+    __tablename__ = "oauth_client"
+    __table_args__ = (
+        CheckConstraint(
+            "token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post', 'none')",
+            name="auth_method",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(sa_type=String(64), unique=True)
+    secret_hash: str | None = Field(default=None, sa_type=String(128))
+    name: str = Field(sa_type=String(200))
+    operator: str = Field(default="", sa_type=String(200))  # who runs the app, shown on the consent screen
+    purpose: str = Field(default="", sa_type=Text)  # why it asks, in the app's words
+    verified: bool = Field(default=False, sa_type=Boolean)  # the operator checked who runs it
+    redirect_uris: str = Field(default="[]", sa_type=Text)  # JSON list, matched exactly
+    scope: str = Field(default="", sa_type=Text)  # the most it may ever ask for
+    grant_types: str = Field(default="[]", sa_type=Text)  # JSON list
+    token_endpoint_auth_method: str = Field(sa_type=String(32))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    disabled_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    @property
+    def redirect_uri_list(self) -> list[str]:
+        return list(json.loads(self.redirect_uris))
+
+    @property
+    def grant_type_list(self) -> list[str]:
+        return list(json.loads(self.grant_types))
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+class Grant(SQLModel, table=True):
+    """The consent itself: a citizen lets a grantee read some categories, for a purpose, for a time.
+
+    Tokens only carry a grant; every read checks the grant is still live.
+    """
+
+    __tablename__ = "consent_grant"
+    __table_args__ = (
+        CheckConstraint(f"status IN {GRANT_STATUSES!r}", name="status"),
+        Index("ix_consent_grant_citizen_id_client_id", "citizen_id", "client_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    citizen_id: uuid.UUID = Field(sa_column=Column(ForeignKey("citizen.id"), nullable=False))
+    client_id: str = Field(sa_type=String(64))
+    categories: str = Field(sa_type=String(64))  # comma-separated record categories
+    scope: str = Field(default="", sa_type=Text)  # the OAuth scopes approved
+    purpose: str = Field(default="", sa_type=Text)
+    status: str = Field(default="active", sa_type=String(16))
+    starts_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    ends_at: dt.datetime = Field(sa_column=_when())
+    records_from: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    records_until: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    @property
+    def category_list(self) -> list[str]:
+        return [c for c in self.categories.split(",") if c]
+
+    def is_live(self, now: dt.datetime) -> bool:
+        return self.status == "active" and self.starts_at <= now < self.ends_at
+
+
+class AuthorizationCode(SQLModel, table=True):
+    """A one-time code, bound to its client, redirect URI and PKCE challenge; kept only as a hash."""
+
+    __tablename__ = "oauth_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(sa_type=String(64), unique=True)
+    client_id: str = Field(sa_type=String(64))
+    citizen_id: uuid.UUID = Field(sa_column=Column(ForeignKey("citizen.id"), nullable=False))
+    grant_id: uuid.UUID = Field(sa_column=Column(ForeignKey("consent_grant.id"), nullable=False))
+    redirect_uri: str = Field(sa_type=Text)
+    scope: str = Field(sa_type=Text)
+    resource: str = Field(sa_type=Text)
+    nonce: str | None = Field(default=None, sa_type=String(255))
+    code_challenge: str = Field(sa_type=String(128))
+    code_challenge_method: str = Field(sa_type=String(8))
+    auth_time: int = Field()
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    expires_at: dt.datetime = Field(sa_column=_when())
+    used_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    # Authlib's AuthorizationCodeMixin
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> list[str]:
+        return ["pwd"]
+
+
+class OAuthToken(SQLModel, table=True):
+    """One issue of tokens: the access token's jti and the refresh token's hash, never the tokens.
+
+    Refresh tokens rotate; each rotation stays in the same family, so replaying an old one
+    revokes the whole family (RFC 9700 s4.14.2).
+    """
+
+    __tablename__ = "oauth_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    jti: str = Field(sa_type=String(64), unique=True)
+    refresh_hash: str | None = Field(default=None, sa_type=String(64), unique=True)
+    family_id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid(), nullable=False, index=True))
+    client_id: str = Field(sa_type=String(64), index=True)
+    citizen_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("citizen.id"), nullable=True))
+    grant_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("consent_grant.id"), nullable=True, index=True)
+    )
+    code_id: int | None = Field(default=None, sa_column=Column(ForeignKey("oauth_code.id"), nullable=True))
+    scope: str = Field(sa_type=Text)
+    audience: str = Field(sa_type=Text)
+    issued_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    access_expires_at: dt.datetime = Field(sa_column=_when())
+    refresh_expires_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    refresh_used_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    # Authlib's TokenMixin
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return max(0, int((self.access_expires_at - utcnow()).total_seconds()))
+
+    def is_expired(self) -> bool:
+        return self.access_expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class SigningKey(SQLModel, table=True):
+    """A key pds signs tokens with. The private half is sealed under the active key-encryption key."""
+
+    __tablename__ = "signing_key"
+
+    kid: str = Field(primary_key=True, sa_type=String(64))
+    alg: str = Field(sa_type=String(16))
+    kek_id: str = Field(sa_type=String(32))
+    private_key: bytes = Field(sa_type=LargeBinary)
+    public_jwk: str = Field(sa_type=Text)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    retired_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class InitialAccessToken(SQLModel, table=True):
+    """Lets one app register itself (RFC 7591 s3); issued by the operator, stored as a hash."""
+
+    __tablename__ = "oauth_initial_access_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    note: str = Field(default="", sa_type=String(200))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    expires_at: dt.datetime = Field(sa_column=_when())
+    used_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class LedgerEvent(SQLModel, table=True):
+    """Every consent event and read, written in the same transaction as the action.
+
+    A plain table for now; the ledger issue makes it tamper-evident.
+    """
+
+    __tablename__ = "ledger_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(sa_type=String(64))
+    citizen_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True, index=True))
+    actor: str = Field(sa_type=String(128))
+    grant_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
+    details: str = Field(default="{}", sa_type=Text)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())

@@ -1,0 +1,36 @@
+"""The scope vocabulary: which OAuth scope reads which record category, in plain words."""
+
+from __future__ import annotations
+
+CATEGORY_SCOPES = {"health.read": "health", "education.read": "education", "cases.read": "case"}
+IDENTITY_SCOPES = ("openid", "profile", "offline_access")
+SUPPORTED_SCOPES = (*CATEGORY_SCOPES, *IDENTITY_SCOPES)
+
+PLAIN_WORDS = {
+    "health.read": "Your GP health record: problems, medicines, allergies, test results and immunisations",
+    "education.read": "School progress: attendance, marks and assessments",
+    "cases.read": "Cases you are tracking with the council or the police, and their updates",
+    "openid": "Confirm that it is you when you sign in to the app",
+    "profile": "Your name and email address",
+    "offline_access": "Keep this access when you are not using the app, until it ends or you revoke it",
+}
+
+
+def split(scope: str | None) -> list[str]:
+    return [s for s in (scope or "").split() if s]
+
+
+def categories_of(scope: str | None) -> list[str]:
+    """The record categories a scope string reaches, in a stable order."""
+    wanted = set(split(scope))
+    return [category for s, category in CATEGORY_SCOPES.items() if s in wanted]
+
+
+def scopes_for_categories(categories: list[str]) -> list[str]:
+    return [s for s, category in CATEGORY_SCOPES.items() if category in categories]
+
+
+def join(scopes: list[str]) -> str:
+    """A canonical scope string: supported order, no duplicates."""
+    wanted = set(scopes)
+    return " ".join(s for s in SUPPORTED_SCOPES if s in wanted)

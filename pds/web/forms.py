@@ -1,0 +1,18 @@
+"""Forms (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField
+from wtforms.validators import DataRequired, Length
+
+DURATIONS = [("30", "30 days"), ("90", "3 months"), ("180", "6 months"), ("365", "1 year")]
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class ConsentForm(FlaskForm):
+    duration = SelectField("For how long", choices=DURATIONS, default="90")

@@ -1,0 +1,152 @@
+"""OAuth endpoints and the consent screen: who is asking, for what, why and for how long."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+
+from consent import events, scopes
+from consent.oauth.context import Subject
+from consent.oauth.grants import requested_resource
+from consent.oauth.server import PdsAuthorizationServer
+from consent.services import GrantService
+from pds.db import utcnow
+from pds.web import db, signed_in_citizen
+from pds.web.forms import DURATIONS, ConsentForm
+
+bp = Blueprint("oauth", __name__)
+
+
+def server() -> PdsAuthorizationServer:
+    return current_app.extensions["pds.oauth"]  # type: ignore[no-any-return]
+
+
+def _see_other(response: Response) -> Response:
+    """After a form POST, send the browser on with 303, never 302/307 (RFC 9700 s4.12)."""
+    if request.method == "POST" and response.status_code in (302, 307):
+        response.status_code = 303
+    return response
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Response | str:
+    srv = server()
+    try:
+        grant = srv.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return srv.handle_error_response(None, error)  # type: ignore[no-any-return]
+    citizen_id = signed_in_citizen()
+    if citizen_id is None:  # authenticate before any redirect back to the client (RFC 9700 s4.11.2)
+        return redirect(url_for("account.signin", next=request.full_path), code=303)
+
+    client = grant.client.row
+    asked = scopes.split(grant.request.scope)
+    asked_categories = scopes.categories_of(grant.request.scope)
+    resource = requested_resource(srv.ctx, grant.request.payload.data)
+    grants = GrantService(db())
+    auth_time = int(session.get("auth_time") or time.time())
+
+    held = grants.live_covering(citizen_id, client.client_id, asked_categories)
+    if held is not None and request.method == "GET":  # already granted: not asked again
+        subject = Subject(citizen_id, held.id, scopes.join(asked), resource, auth_time)
+        return srv.create_authorization_response(grant_user=subject, grant=grant)  # type: ignore[no-any-return]
+
+    form = ConsentForm()
+    if request.method == "POST" and form.validate_on_submit():
+        if request.form.get("decision") != "allow":
+            events.append_event(
+                db(),
+                events.REQUEST_DENIED,
+                actor=f"citizen:{citizen_id}",
+                citizen_id=citizen_id,
+                details={"client_id": client.client_id, "scope": grant.request.scope},
+            )
+            return _see_other(srv.create_authorization_response(grant_user=None, grant=grant))
+        chosen = [c for c in request.form.getlist("categories") if c in asked_categories]
+        others = [s for s in asked if s not in scopes.CATEGORY_SCOPES]
+        approved = scopes.join(others + scopes.scopes_for_categories(chosen))
+        days = int(form.duration.data or "90")
+        created = grants.create(
+            citizen_id=citizen_id,
+            client_id=client.client_id,
+            categories=chosen,
+            scope=approved,
+            purpose=client.purpose,
+            ends_at=utcnow() + dt.timedelta(days=days),
+            actor=f"citizen:{citizen_id}",
+        )
+        subject = Subject(citizen_id, created.id, approved, resource, auth_time)
+        return _see_other(srv.create_authorization_response(grant_user=subject, grant=grant))
+
+    return render_template(
+        "consent.html",
+        client=client,
+        form=form,
+        action=request.full_path,
+        category_scopes=[s for s in asked if s in scopes.CATEGORY_SCOPES],
+        other_scopes=[s for s in asked if s not in scopes.CATEGORY_SCOPES],
+        scope_categories=scopes.CATEGORY_SCOPES,
+        plain_words=scopes.PLAIN_WORDS,
+        durations=DURATIONS,
+    )
+
+
+@bp.post("/oauth/token")
+def token() -> Response:
+    return server().create_token_response()  # type: ignore[no-any-return]
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    return server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
+
+
+@bp.post("/oauth/introspect")
+def introspect() -> Response:
+    return server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
+
+
+@bp.get("/oauth/jwks")
+def jwks() -> Response:
+    srv = server()
+    return jsonify(srv.ctx.signing().jwks())
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata, which OIDC discovery extends."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + "/oauth/authorize",
+        "token_endpoint": issuer + "/oauth/token",
+        "revocation_endpoint": issuer + "/oauth/revoke",
+        "introspection_endpoint": issuer + "/oauth/introspect",
+        "registration_endpoint": issuer + "/oauth/register",
+        "jwks_uri": issuer + "/oauth/jwks",
+        "userinfo_endpoint": issuer + "/api/v1/userinfo",
+        "scopes_supported": list(scopes.SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "authorization_response_iss_parameter_supported": True,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "claims_supported": ["sub", "name", "email", "iss", "aud", "exp", "iat", "auth_time", "nonce"],
+    }
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def as_metadata() -> Response:
+    return jsonify(metadata(server().ctx.issuer))
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration() -> Response:
+    return jsonify(metadata(server().ctx.issuer))
