@@ -102,11 +102,18 @@ class ClientService:
         if public and "client_credentials" in grant_types:
             raise ValidationError("a public client cannot use client credentials", field="grant_types")
         if "authorization_code" in grant_types and not redirect_uris:
-            raise ValidationError("at least one is needed for the authorization code grant", field="redirect_uris")
+            raise ValidationError(
+                "at least one is needed for the authorization code grant", field="redirect_uris"
+            )
         uris = [check_redirect_uri(u) for u in redirect_uris]
         method = "none" if public else (auth_method or "client_secret_basic")
-        if method not in ("none", "client_secret_basic", "client_secret_post") or (method == "none") != public:
-            raise ValidationError("must match whether the client is public", field="token_endpoint_auth_method")
+        if (
+            method not in ("none", "client_secret_basic", "client_secret_post")
+            or (method == "none") != public
+        ):
+            raise ValidationError(
+                "must match whether the client is public", field="token_endpoint_auth_method"
+            )
         secret = None if public else secrets.token_urlsafe(SECRET_BYTES)
         client = OAuthClient(
             client_id=secrets.token_urlsafe(16),

@@ -18,7 +18,7 @@ GRANT_NARROWED = "consent.grant.narrowed"
 GRANT_REVOKED = "consent.grant.revoked"
 GRANT_EXPIRED = "consent.grant.expired"
 REQUEST_DENIED = "consent.request.denied"
-TOKEN_REUSE = "consent.token.reuse_detected"
+TOKEN_REUSE = "consent.token.reuse_detected"  # noqa: S105 (an event name, not a secret)
 CODE_REPLAY = "consent.code.replayed"
 RECORDS_READ = "records.read"
 

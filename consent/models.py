@@ -6,7 +6,18 @@ import datetime as dt
 import json
 import uuid
 
-from sqlalchemy import Boolean, CheckConstraint, Column, Date, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
 from sqlmodel import Field, SQLModel
 
 from pds.db import UTCDateTime, utcnow
@@ -53,7 +64,7 @@ class OAuthClient(SQLModel, table=True):
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 (a method name)
 
 
 class Grant(SQLModel, table=True):
@@ -144,9 +155,13 @@ class OAuthToken(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     jti: str = Field(sa_type=String(64), unique=True)
     refresh_hash: str | None = Field(default=None, sa_type=String(64), unique=True)
-    family_id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid(), nullable=False, index=True))
+    family_id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, sa_column=Column(Uuid(), nullable=False, index=True)
+    )
     client_id: str = Field(sa_type=String(64), index=True)
-    citizen_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("citizen.id"), nullable=True))
+    citizen_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id"), nullable=True)
+    )
     grant_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(ForeignKey("consent_grant.id"), nullable=True, index=True)
     )

@@ -85,9 +85,7 @@ class GrantService:
             )
         )
 
-    def live_covering(
-        self, citizen_id: uuid.UUID, client_id: str, categories: Sequence[str]
-    ) -> Grant | None:
+    def live_covering(self, citizen_id: uuid.UUID, client_id: str, categories: Sequence[str]) -> Grant | None:
         """A live grant to this client that already covers every category asked for."""
         now = utcnow()
         for grant in self.session.scalars(

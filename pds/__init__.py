@@ -19,11 +19,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from pds.web import account, api, db, errors, health, install_request_hooks, oauth, openapi
 
     settings = settings or load_settings()
-    logging.basicConfig(level=settings.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     runtime = runtime or Runtime.build(settings)
     runtime.check()
 
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates", static_folder=None)
     issuer = settings.server.public_url
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 from argon2 import PasswordHasher
@@ -25,10 +26,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         if not _DUMMY_HASH:
             _DUMMY_HASH.append(HASHER.hash(secrets.token_hex(16)))
         password_hash, password = _DUMMY_HASH[0], password + "\x00never"
-        try:
+        with contextlib.suppress(VerificationError, InvalidHashError):
             HASHER.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            pass
         return False
     try:
         return HASHER.verify(password_hash, password)

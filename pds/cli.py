@@ -16,6 +16,7 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent.signing import SigningKeys
 from pds import migrate
 from pds.errors import PdsError
 from pds.settings import Settings, SettingsError, load_settings
@@ -191,6 +192,8 @@ def keys_rotate(ctx: Context) -> None:
         check_keys(session, provider)
     with progress(todo, "rewrapping data keys") as bar:
         done = rewrap_data_keys(runtime.sessions, provider, progress=bar.update)
+    with session_scope(runtime.sessions) as session:
+        SigningKeys(session, provider=provider).rewrap()
     old = [k for k in provider.kek_ids() if k != provider.active_kek_id()]
     click.echo(f"rewrapped {done} data keys; records were not touched")
     if old:
@@ -208,8 +211,25 @@ def keys_retire(ctx: Context, kek_id: str) -> None:
     if not isinstance(runtime.provider, LocalKeyProvider):
         raise click.ClickException("keys in the environment are retired by removing them from PDS_KEYS_KEKS")
     with session_scope(runtime.sessions) as session:
+        if SigningKeys(session, provider=runtime.provider).kek_usage().get(kek_id):
+            raise click.ClickException(
+                f"{kek_id} still wraps token signing keys: run `pds keys rotate` first"
+            )
         retire_kek(session, runtime.provider, kek_id)
     click.echo(f"deleted {kek_id}")
+
+
+@keys.command(
+    "rotate-signing", help="Make a new token signing key; the old one verifies until its tokens expire."
+)
+@pass_ctx
+def keys_rotate_signing(ctx: Context) -> None:
+    from pds.db import session_scope
+
+    runtime = ctx.runtime()
+    with session_scope(runtime.sessions) as session:
+        new, old = SigningKeys(session, provider=runtime.provider).rotate()
+    click.echo(f"signing with {new} now; {old} stays in the JWKS until its tokens have expired")
 
 
 # -- citizens ----------------------------------------------------------------------------------
@@ -290,6 +310,95 @@ def citizens_delete(ctx: Context, citizen_id: str, yes: bool) -> None:
         erased = vault.citizens.erase(cid)
     click.echo(
         f"erased citizen {cid}: {erased.records} records deleted, {erased.data_keys} data keys destroyed"
+    )
+
+
+# -- OAuth clients -----------------------------------------------------------------------------
+
+
+@cli.group(help="Apps and systems that may ask for access (OAuth clients).")
+def clients() -> None:
+    pass
+
+
+@clients.command("add", help="Register an OAuth client and print it as JSON (with its secret, shown once).")
+@click.option("--name", required=True, help="The app's name, as citizens will see it.")
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat for several."
+)
+@click.option(
+    "--scope", required=True, help='Space-separated, e.g. "openid profile health.read offline_access".'
+)
+@click.option("--public", is_flag=True, help="A public client (mobile or browser app): no secret, PKCE only.")
+@click.option("--operator", default="", help="Who runs the app, shown on the consent screen.")
+@click.option("--purpose", default="", help="Why the app asks, shown on the consent screen.")
+@click.option("--verified", is_flag=True, help="You have checked who runs the app.")
+@click.option("--client-credentials", is_flag=True, help="A system that gets tokens for itself (no citizen).")
+@pass_ctx
+def clients_add(
+    ctx: Context,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scope: str,
+    public: bool,
+    operator: str,
+    purpose: str,
+    verified: bool,
+    client_credentials: bool,
+) -> None:
+    from consent.clients import ClientService
+    from pds.db import session_scope
+
+    grant_types = ["client_credentials"] if client_credentials else None
+    with session_scope(ctx.runtime().sessions) as session:
+        created = ClientService(session).add(
+            name=name,
+            redirect_uris=list(redirect_uris),
+            scope=scope,
+            public=public,
+            operator=operator,
+            purpose=purpose,
+            verified=verified,
+            grant_types=grant_types,
+        )
+        data = created.to_json()
+    emit(data)
+
+
+@clients.command("list", help="List OAuth clients.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def clients_list(ctx: Context, as_json: bool) -> None:
+    from consent.clients import ClientService, NewClient
+    from pds.db import session_scope
+
+    with session_scope(ctx.runtime().sessions) as session:
+        rows = [
+            NewClient(c, None).to_json() | {"operator": c.operator, "verified": c.verified}
+            for c in ClientService(session).all()
+        ]
+    if as_json:
+        emit(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['client_id']}  {r['client_name']}  {r['token_endpoint_auth_method']}  {r['scope']}")
+
+
+@clients.command("token", help="Issue an initial access token that lets one app register itself (RFC 7591).")
+@click.option("--note", default="", help="A note to remember whom it was for.")
+@pass_ctx
+def clients_token(ctx: Context, note: str) -> None:
+    from consent.clients import ClientService
+    from pds.db import session_scope
+
+    with session_scope(ctx.runtime().sessions) as session:
+        token, expires = ClientService(session).issue_initial_access_token(note)
+    emit(
+        {
+            "initial_access_token": token,
+            "expires_at": expires.isoformat(),
+            "registration_endpoint": ctx.settings.server.public_url + "/oauth/register",
+        }
     )
 
 

@@ -107,7 +107,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
         ctx = ctx_of(self)
-        row = ctx.session().scalar(select(AuthorizationCode).where(AuthorizationCode.code_hash == sha256(code)))
+        row = ctx.session().scalar(
+            select(AuthorizationCode).where(AuthorizationCode.code_hash == sha256(code))
+        )
         if row is None or row.client_id != client.get_client_id():
             return None  # a code is bound to the client it was issued to
         if row.used_at is not None:
@@ -119,10 +121,14 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Mark the code used (kept, so a replay can be recognised); a concurrent redemption loses."""
-        done = ctx_of(self).session().execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == authorization_code.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())
+        done = (
+            ctx_of(self)
+            .session()
+            .execute(
+                update(AuthorizationCode)
+                .where(AuthorizationCode.id == authorization_code.id, AuthorizationCode.used_at.is_(None))
+                .values(used_at=utcnow())
+            )
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise InvalidGrantError("Invalid 'code' in request.")
@@ -195,10 +201,14 @@ class RotatingRefreshGrant(grants.RefreshTokenGrant):
         )
 
     def revoke_old_credential(self, refresh_token: OAuthToken) -> None:
-        done = ctx_of(self).session().execute(
-            update(OAuthToken)
-            .where(OAuthToken.id == refresh_token.id, OAuthToken.refresh_used_at.is_(None))
-            .values(refresh_used_at=utcnow())
+        done = (
+            ctx_of(self)
+            .session()
+            .execute(
+                update(OAuthToken)
+                .where(OAuthToken.id == refresh_token.id, OAuthToken.refresh_used_at.is_(None))
+                .values(refresh_used_at=utcnow())
+            )
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise InvalidGrantError("the refresh token was already used")

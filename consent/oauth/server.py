@@ -127,7 +127,9 @@ class TokenRecord:
         return self.row.scope
 
     def is_revoked(self) -> bool:
-        return self.row.revoked_at is not None or (self.kind == "refresh_token" and self.row.refresh_used_at is not None)
+        return self.row.revoked_at is not None or (
+            self.kind == "refresh_token" and self.row.refresh_used_at is not None
+        )
 
     def is_expired(self) -> bool:
         ends = self.row.refresh_expires_at if self.kind == "refresh_token" else self.row.access_expires_at

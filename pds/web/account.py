@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
@@ -30,10 +31,8 @@ def signin() -> Response | str:
     error = None
     if form.validate_on_submit():
         citizen_id = None
-        try:
+        with contextlib.suppress(ValidationError):  # a malformed address is just a failed sign-in
             citizen_id = vault().citizens.find("email", form.email.data or "")
-        except ValidationError:
-            pass
         stored = vault().citizens.password_hash(citizen_id) if citizen_id else None
         if verify_password(stored, form.password.data or "") and citizen_id:
             session.clear()

@@ -18,7 +18,7 @@ from consent.oauth.context import API_PATH
 from consent.oauth.grants import user_info
 from consent.services import GrantNotLive, GrantService
 from consent.tokens import AccessClaims, InvalidToken, TokenVerifier
-from pds.db import run_transaction, utcnow
+from pds.db import run_transaction
 from pds.errors import NotFound, PdsError, ValidationError
 from pds.web import db, runtime, vault
 
@@ -59,7 +59,11 @@ class Access:
         """The record dates the grant covers, as [since, until)."""
         g_ = self.grant
         since = dt.datetime.combine(g_.records_from, dt.time(), dt.UTC) if g_.records_from else None
-        until = dt.datetime.combine(g_.records_until, dt.time(), dt.UTC) + dt.timedelta(days=1) if g_.records_until else None
+        until = (
+            dt.datetime.combine(g_.records_until, dt.time(), dt.UTC) + dt.timedelta(days=1)
+            if g_.records_until
+            else None
+        )
         return since, until
 
 
@@ -88,7 +92,9 @@ def authorise(audiences: tuple[str, ...] | None = None) -> Access:
     if claims.grant_id is None or claims.citizen_id is None:
         raise InsufficientScope("this token was issued to a system and reads no citizen's records")
     try:
-        grant = GrantService(db()).check_live(claims.grant_id, citizen_id=claims.citizen_id, client_id=claims.client_id)
+        grant = GrantService(db()).check_live(
+            claims.grant_id, citizen_id=claims.citizen_id, client_id=claims.client_id
+        )
     except GrantNotLive:
         _expire_if_due(claims.grant_id)
         raise BearerError("the consent behind this token was revoked or has ended") from None
@@ -219,5 +225,3 @@ def userinfo() -> Response:
         raise InsufficientScope("userinfo needs the openid scope")
     _record_read(access, [], {"what": "userinfo"})
     return jsonify(dict(user_info(_oauth_ctx(), access.citizen_id, access.claims.scope)))
-
-

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-DURATIONS = [("30", "30 days"), ("90", "3 months"), ("180", "6 months"), ("365", "1 year")]
+DURATIONS = [
+    SelectChoice("30", "30 days"),
+    SelectChoice("90", "3 months"),
+    SelectChoice("180", "6 months"),
+    SelectChoice("365", "1 year"),
+]
 
 
 class SignInForm(FlaskForm):

@@ -7,7 +7,17 @@ import time
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from consent import events, scopes
 from consent.oauth.context import Subject
@@ -16,7 +26,7 @@ from consent.oauth.server import PdsAuthorizationServer
 from consent.services import GrantService
 from pds.db import utcnow
 from pds.web import db, signed_in_citizen
-from pds.web.forms import DURATIONS, ConsentForm
+from pds.web.forms import ConsentForm
 
 bp = Blueprint("oauth", __name__)
 
@@ -91,7 +101,6 @@ def authorize() -> Response | str:
         other_scopes=[s for s in asked if s not in scopes.CATEGORY_SCOPES],
         scope_categories=scopes.CATEGORY_SCOPES,
         plain_words=scopes.PLAIN_WORDS,
-        durations=DURATIONS,
     )
 
 
@@ -134,7 +143,11 @@ def metadata(issuer: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],

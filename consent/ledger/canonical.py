@@ -1,0 +1,99 @@
+"""RFC 8785 (JCS) canonical JSON for ledger leaves, for the subset leaves use: no floats, string keys only.
+
+With strings, integers, booleans, null, arrays and objects only, JCS comes down to: no whitespace
+(RFC 8785 s3.2.1), object members sorted by the UTF-16 code units of their names (s3.2.3), strings
+escaped as ECMAScript's JSON.stringify does (s3.2.2.2), integers in plain decimal (s3.2.2.3), and the
+whole encoded as UTF-8 (s3.2.4). Anything outside the subset raises ValueError instead of being guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# RFC 7493 (I-JSON) s2.2, which RFC 8785 s3.1 requires: integers must survive a trip through an
+# IEEE 754 double, so only those of magnitude below 2^53 are accepted.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+# RFC 8785 s3.2.2.2: the two-character escapes JSON.stringify uses; other controls become \u00xx.
+SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+MAX_DEPTH = 64  # leaves are shallow; refuse runaway nesting rather than hit the recursion limit
+
+
+def canonical_json(value: object) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of `value` (dict, list, str, int, bool or None, nested)."""
+    parts: list[str] = []
+    _write(value, parts, depth=0)
+    return "".join(parts).encode("utf-8")
+
+
+def _write(value: object, out: list[str], *, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"JSON nests deeper than {MAX_DEPTH} levels")
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(_integer(value))
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out, depth=depth + 1)
+        out.append("]")
+    elif isinstance(value, Mapping):
+        _write_object(value, out, depth=depth)
+    elif isinstance(value, float):
+        raise ValueError(f"float {value!r} is not allowed in a ledger leaf: use an integer or a string")
+    else:
+        raise ValueError(f"{type(value).__name__} is not a JSON value allowed in a ledger leaf")
+
+
+def _write_object(value: Mapping[object, object], out: list[str], *, depth: int) -> None:
+    keys: list[str] = []
+    for key in value:
+        if not isinstance(key, str):
+            raise ValueError(f"object key {key!r} is not a string")
+        keys.append(key)
+    # RFC 8785 s3.2.3: sort by UTF-16 code units; big-endian UTF-16 bytes compare in exactly that order.
+    keys.sort(key=_utf16_units)
+    out.append("{")
+    for i, key in enumerate(keys):
+        if i:
+            out.append(",")
+        out.append(_string(key))
+        out.append(":")
+        _write(value[key], out, depth=depth + 1)
+    out.append("}")
+
+
+def _utf16_units(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _integer(value: int) -> str:
+    """RFC 8785 s3.2.2.3 for integers within I-JSON's range: plain decimal, no exponent, no '+'."""
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise ValueError(f"integer {value} is beyond +/-(2^53-1); put it in a string")
+    return str(int(value))
+
+
+def _string(value: str) -> str:
+    """RFC 8785 s3.2.2.2: escape only '"', '\\' and controls below U+0020; everything else as itself."""
+    out = ['"']
+    for c in value:
+        if c in SHORT_ESCAPES:
+            out.append(SHORT_ESCAPES[c])
+        elif c < " ":
+            out.append(f"\\u{ord(c):04x}")
+        elif "\ud800" <= c <= "\udfff":
+            raise ValueError(f"string holds a lone surrogate U+{ord(c):04X}, which is not Unicode text")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
