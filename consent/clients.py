@@ -85,6 +85,8 @@ class ClientService:
         verified: bool = False,
         grant_types: list[str] | None = None,
         auth_method: str | None = None,
+        client_id: str | None = None,
+        secret: str | None = None,
     ) -> NewClient:
         name = name.strip()
         if not 0 < len(name) <= 200:
@@ -114,9 +116,9 @@ class ClientService:
             raise ValidationError(
                 "must match whether the client is public", field="token_endpoint_auth_method"
             )
-        secret = None if public else secrets.token_urlsafe(SECRET_BYTES)
+        secret = None if public else (secret or secrets.token_urlsafe(SECRET_BYTES))
         client = OAuthClient(
-            client_id=secrets.token_urlsafe(16),
+            client_id=client_id or secrets.token_urlsafe(16),
             secret_hash=hash_secret(secret) if secret else None,
             name=name,
             operator=operator.strip(),

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.extensions["pds"] = runtime
     ctx = OAuthContext(issuer=issuer, session=db, sessions=runtime.sessions, provider=runtime.provider)
-    app.extensions["pds.oauth"] = build_server(app, ctx)
+    app.extensions["pds.oauth"] = build_server(app, ctx, oauth.metadata(issuer))
     install_request_hooks(app)
     errors.register(app)
     for blueprint in (health.bp, openapi.bp, account.bp, oauth.bp, api.bp):

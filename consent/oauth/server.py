@@ -21,6 +21,7 @@ from consent.clients import ClientService
 from consent.models import Grant, OAuthToken
 from consent.oauth.clients import AuthlibClient
 from consent.oauth.context import OAuthContext, Subject
+from consent.oauth.registration import Registration
 from consent.oauth.grants import (
     AUTH_METHODS,
     ClientCredentialsGrant,
@@ -201,7 +202,7 @@ class Introspection(IntrospectionEndpoint):
         return body
 
 
-def build_server(app: Flask, ctx: OAuthContext) -> PdsAuthorizationServer:
+def build_server(app: Flask, ctx: OAuthContext, metadata: dict[str, Any]) -> PdsAuthorizationServer:
     server = PdsAuthorizationServer(ctx)
     app.config["OAUTH2_SCOPES_SUPPORTED"] = list(scopes.SUPPORTED_SCOPES)
     server.init_app(app)
@@ -211,6 +212,7 @@ def build_server(app: Flask, ctx: OAuthContext) -> PdsAuthorizationServer:
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
+    server.register_endpoint(Registration(server, metadata))
     issuer = IssuerParameter()
     issuer.get_issuer = server.get_issuer  # type: ignore[method-assign]
     server.register_extension(issuer)

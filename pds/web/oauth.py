@@ -119,6 +119,21 @@ def introspect() -> Response:
     return server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
 
 
+@bp.post("/oauth/register")
+def register() -> Response:
+    """RFC 7591; a missing or spent initial access token is a 401 (RFC 6750 s3.1)."""
+    response = server().create_endpoint_response("client_registration")
+    if response.status_code == 400 and response.json and response.json.get("error") == "access_denied":
+        body = {
+            "error": "invalid_token",
+            "error_description": "send a valid initial access token from the operator",
+        }
+        response = jsonify(body)
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response  # type: ignore[no-any-return]
+
+
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
     srv = server()

@@ -476,3 +476,60 @@ def test_tokens_are_stored_only_as_hashes(
     assert token["refresh_token"] not in str(row.model_dump()) and token["access_token"] not in str(
         row.model_dump()
     )
+
+
+def test_dynamic_registration_needs_an_initial_access_token(
+    base: str, runtime: Runtime, alice: Person
+) -> None:
+    metadata = {
+        "client_name": "Sugar Tracker",
+        "redirect_uris": [REDIRECT_URI],
+        "scope": "health.read",
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "none",
+    }
+    refused = requests.post(base + "/oauth/register", json=metadata, timeout=10)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+    with runtime.sessions() as s, s.begin():
+        iat, _ = ClientService(s).issue_initial_access_token("test")
+    made = requests.post(
+        base + "/oauth/register", json=metadata, headers={"Authorization": f"Bearer {iat}"}, timeout=10
+    )
+    assert made.status_code == 201, made.text
+    client = made.json()
+    assert client["client_name"] == "Sugar Tracker" and "client_secret" not in client
+    again = requests.post(
+        base + "/oauth/register", json=metadata, headers={"Authorization": f"Bearer {iat}"}, timeout=10
+    )
+    assert again.status_code == 401  # the token registers one client only
+    # the new public client can now run the flow, with PKCE and no secret
+    browser = Browser(base)
+    browser.sign_in(alice)
+    session = OAuth2Session(
+        client["client_id"],
+        None,
+        scope="health.read",
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="none",
+    )
+    authorize(base, session, browser)
+    assert session.get(base + "/api/v1/records").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"redirect_uris": ["http://evil.example/cb"]}, "invalid_redirect_uri"),
+        ({"scope": "health.read admin"}, "invalid_client_metadata"),
+        ({"grant_types": ["password"]}, "invalid_client_metadata"),
+    ],
+)
+def test_bad_registrations_are_refused(base: str, runtime: Runtime, change: dict, error: str) -> None:
+    with runtime.sessions() as s, s.begin():
+        iat, _ = ClientService(s).issue_initial_access_token("test")
+    metadata = {"client_name": "X", "redirect_uris": [REDIRECT_URI], "scope": "health.read", **change}
+    r = requests.post(
+        base + "/oauth/register", json=metadata, headers={"Authorization": f"Bearer {iat}"}, timeout=10
+    )
+    assert r.status_code == 400 and r.json()["error"] == error
