@@ -21,7 +21,6 @@ from consent.clients import ClientService
 from consent.models import Grant, OAuthToken
 from consent.oauth.clients import AuthlibClient
 from consent.oauth.context import OAuthContext, Subject
-from consent.oauth.registration import Registration
 from consent.oauth.grants import (
     AUTH_METHODS,
     ClientCredentialsGrant,
@@ -32,6 +31,7 @@ from consent.oauth.grants import (
     requested_resource,
     sha256,
 )
+from consent.oauth.registration import Registration
 from consent.tokens import ACCESS_TOKEN_TTL, issue_access_token
 from pds.db import utcnow
 
