@@ -533,3 +533,105 @@ def test_bad_registrations_are_refused(base: str, runtime: Runtime, change: dict
         base + "/oauth/register", json=metadata, headers={"Authorization": f"Bearer {iat}"}, timeout=10
     )
     assert r.status_code == 400 and r.json()["error"] == error
+
+
+def test_id_token_verifies_with_the_published_keys(base: str, app_client: dict, alice: Person) -> None:
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet
+
+    browser = Browser(base)
+    browser.sign_in(alice)
+    session = oauth(base, app_client)
+    token, _ = authorize(base, session, browser, nonce="n-0S6_WzA2Mj")
+    keys = KeySet.import_key_set(requests.get(base + "/oauth/jwks", timeout=10).json())
+    claims = jose_jwt.decode(token["id_token"], keys, algorithms=["ES256"]).claims
+    assert claims["iss"] == base and claims["aud"] == [app_client["client_id"]]
+    assert claims["sub"] == str(alice.citizen_id) and claims["nonce"] == "n-0S6_WzA2Mj"
+    assert claims["name"] == "Alice Example"
+    info = session.get(base + "/api/v1/userinfo").json()
+    assert info == {"sub": str(alice.citizen_id), "name": "Alice Example", "email": "alice@example.org"}
+
+
+def test_rotated_signing_keys_stay_published_until_their_tokens_expire(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    from consent.signing import SigningKeys
+
+    browser = Browser(base)
+    browser.sign_in(alice)
+    session = oauth(base, app_client)
+    authorize(base, session, browser)
+    old_kid = requests.get(base + "/oauth/jwks", timeout=10).json()["keys"][0]["kid"]
+    with runtime.sessions() as s, s.begin():
+        new_kid, retired = SigningKeys(s, provider=runtime.provider).rotate()
+    assert retired == old_kid
+    kids = [k["kid"] for k in requests.get(base + "/oauth/jwks", timeout=10).json()["keys"]]
+    assert kids == [new_kid, old_kid]
+    assert session.get(base + "/api/v1/records").status_code == 200  # signed by the old key, still valid
+    fresh = oauth(base, app_client)
+    authorize(base, fresh, browser)
+    import jwt as pyjwt
+
+    assert pyjwt.get_unverified_header(fresh.token["access_token"])["kid"] == new_kid
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer",
+        "Bearer not.a.jwt",
+        "Basic abc",
+        "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        "Bearer " + "A" * 5000,
+    ],
+)
+def test_malformed_tokens_get_a_clear_401(base: str, header: str) -> None:
+    r = requests.get(base + "/api/v1/records", headers={"Authorization": header}, timeout=10)
+    assert r.status_code == 401
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/oauth/token", {"grant_type": "authorization_code", "code": "\x00" * 3}),
+        ("/oauth/token", {"grant_type": "refresh_token", "refresh_token": "x" * 10000}),
+        ("/oauth/token", {}),
+        ("/oauth/revoke", {"token_type_hint": "access_token"}),  # no token at all
+        ("/oauth/introspect", {"token": "%%%", "token_type_hint": "bogus"}),
+        ("/oauth/register", {"not": "json"}),
+    ],
+)
+def test_malformed_oauth_requests_never_get_a_500(base: str, app_client: dict, path: str, data: dict) -> None:
+    r = requests.post(
+        base + path, data=data, auth=(app_client["client_id"], app_client["client_secret"]), timeout=10
+    )
+    assert 400 <= r.status_code < 500, r.text
+    assert "error" in r.json()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=yesterday",
+        "until=2026-01-01T00:00:00",
+        "limit=-1",
+        "limit=99999",
+        "cursor=%ff",
+        "category=gossip",
+        "kind=" + "x" * 300,
+    ],
+)
+def test_bad_record_queries_name_the_field(base: str, app_client: dict, alice: Person, query: str) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    session = oauth(base, app_client)
+    authorize(base, session, browser)
+    r = session.get(base + "/api/v1/records?" + query)
+    if query.startswith("kind="):
+        assert r.status_code == 200 and r.json()["records"] == []
+        return
+    assert r.status_code in (403, 422), r.text
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.json()["field"] == query.split("=")[0]
