@@ -128,17 +128,21 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
 @pass_ctx
 def demo(ctx: Context, as_json: bool) -> None:
-    from pds.demo import load_demo
+    from pds.demo import ensure_demo_client, load_demo
 
     with ctx.runtime().vault() as vault:
         accounts = load_demo(vault)
+        app = ensure_demo_client(vault.session)
     if as_json:
-        emit(accounts)
+        emit({"accounts": accounts, "oauth_client": app})
         return
     click.echo("Demo accounts (passwords are new each time `pds demo` runs):")
     for a in accounts:
         login = f"{a['email']}  password {a['password']}" if a["email"] else "no sign-in (a child)"
         click.echo(f"  {a['name']:<14} {login}  NHS {a['nhs_number']}  ({a['about']})")
+    click.echo(
+        f"Demo OAuth app: client_id {app['client_id']} (public, PKCE S256), redirect {app['redirect_uri']}"
+    )
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -400,6 +404,54 @@ def clients_token(ctx: Context, note: str) -> None:
             "registration_endpoint": ctx.settings.server.public_url + "/oauth/register",
         }
     )
+
+
+# -- grants ------------------------------------------------------------------------------------
+
+
+@cli.group(help="Consent grants.")
+def grants() -> None:
+    pass
+
+
+@grants.command("list", help="A citizen's grants: who may read what, until when.")
+@click.argument("citizen_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def grants_list(ctx: Context, citizen_id: str, as_json: bool) -> None:
+    from consent.services import GrantService
+    from pds.db import session_scope
+
+    with session_scope(ctx.runtime().sessions) as session:
+        rows = [
+            {
+                "id": str(g.id),
+                "client_id": g.client_id,
+                "categories": g.category_list,
+                "status": g.status,
+                "purpose": g.purpose,
+                "ends_at": g.ends_at.isoformat(),
+            }
+            for g in GrantService(session).for_citizen(parse_id(citizen_id))
+        ]
+    if as_json:
+        emit(rows)
+        return
+    for r in rows:
+        click.echo(
+            f"{r['id']}  {r['client_id']}  {','.join(r['categories'])}  {r['status']}  until {r['ends_at']}"
+        )
+
+
+@grants.command("expire", help="Mark grants past their end as expired, each in the ledger (run from cron).")
+@pass_ctx
+def grants_expire(ctx: Context) -> None:
+    from consent.services import GrantService
+    from pds.db import session_scope
+
+    with session_scope(ctx.runtime().sessions) as session:
+        done = GrantService(session).expire_due()
+    click.echo(f"expired {done} grants")
 
 
 # -- guardians ---------------------------------------------------------------------------------

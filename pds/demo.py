@@ -238,6 +238,29 @@ def _records(ids: dict[str, uuid.UUID]) -> list[NewRecord]:
     ]
 
 
+DEMO_CLIENT_ID = "pds-demo-app"
+DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+
+
+def ensure_demo_client(session: Any) -> dict[str, Any]:
+    """A public app (PKCE, no secret) that developers can try the OAuth flow with."""
+    from consent.clients import ClientService
+
+    clients = ClientService(session)
+    if clients.get(DEMO_CLIENT_ID) is None:
+        clients.add(
+            name="pds demo app",
+            operator="the pds demo",
+            purpose="Shows what an app sees when you let it read your records",
+            redirect_uris=[DEMO_REDIRECT_URI],
+            scope="openid profile health.read education.read cases.read offline_access",
+            public=True,
+            verified=True,
+            client_id=DEMO_CLIENT_ID,
+        )
+    return {"client_id": DEMO_CLIENT_ID, "redirect_uri": DEMO_REDIRECT_URI, "public": True}
+
+
 def load_demo(vault: Vault) -> list[dict[str, Any]]:
     """Create (or find) the demo people and their records; return each account with a fresh password."""
     for name, kind, title in SOURCES:

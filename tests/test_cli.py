@@ -44,11 +44,13 @@ def test_init_demo_list_export_and_delete(workdir: Path, db_url: str) -> None:
     assert (workdir / "var" / "keys" / "kek-0001.key").stat().st_mode & 0o777 == 0o600
     assert "wrote key" not in ok(pds(workdir, db_url, "init"))  # a second init keeps the keys
 
-    accounts = json.loads(ok(pds(workdir, db_url, "demo", "--json")))
+    demo_out = json.loads(ok(pds(workdir, db_url, "demo", "--json")))
+    accounts = demo_out["accounts"]
+    assert demo_out["oauth_client"]["client_id"] == "pds-demo-app"
     by_name = {a["name"]: a for a in accounts}
     assert {"Alice Okafor", "Sam Okafor", "Bob Patel"} <= set(by_name)
     assert by_name["Alice Okafor"]["password"] and by_name["Sam Okafor"]["password"] is None
-    again = json.loads(ok(pds(workdir, db_url, "demo", "--json")))
+    again = json.loads(ok(pds(workdir, db_url, "demo", "--json")))["accounts"]
     assert [a["citizen_id"] for a in again] == [a["citizen_id"] for a in accounts]  # idempotent
 
     listed = json.loads(ok(pds(workdir, db_url, "citizens", "list", "--json")))

@@ -1,4 +1,7 @@
-"""GET /openapi.json: the OpenAPI 3.1 document of the HTTP API, kept beside the code it describes."""
+"""GET /openapi.json: the OpenAPI 3.1 document of the HTTP API, kept beside the code it describes.
+
+Its schemas are JSON Schema 2020-12: tests/web/test_openapi.py validates real responses against them.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +9,363 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from consent.scopes import SUPPORTED_SCOPES
+from pds.errors import PROBLEM_JSON
+from pds.vault.models import CATEGORIES
+from pds.vault.records import KIND, MAX_VERSION
 from pds.web import runtime
 
 bp = Blueprint("openapi", __name__)
 
-PROBLEM = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "field": {"type": "string", "description": "the input at fault, where one is"},
-        "instance": {"type": "string"},
-    },
-    "required": ["type", "title", "status"],
-}
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+HTML = "text/html"
+Schema = dict[str, Any]
+CHALLENGE = "WWW-Authenticate"
+
+STRING, INTEGER, URI = {"type": "string"}, {"type": "integer"}, {"type": "string", "format": "uri"}
+UUID, WHEN = {"type": "string", "format": "uuid"}, {"type": "string", "format": "date-time"}
+STRINGS, DIGITS = {"type": "array", "items": STRING}, {"type": "string", "pattern": "^[0-9]+$"}
 
 
-def document(server_url: str) -> dict[str, Any]:
-    problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+def ref(name: str, kind: str = "schemas") -> Schema:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def obj(required: str, *, extra: bool = True, **properties: Schema) -> Schema:
+    """An object schema; `required` names members, space-separated; `extra` allows unlisted ones."""
+    schema: Schema = {"type": "object", "properties": properties, "required": required.split()}
+    return schema if extra else schema | {"additionalProperties": False}
+
+
+def each(schema: Schema, names: str) -> dict[str, Schema]:
+    return dict.fromkeys(names.split(), schema)
+
+
+def body(schema: Schema, media: str = JSON) -> dict[str, Any]:
+    return {media: {"schema": schema}}
+
+
+def reply(description: str, schema: Schema | None = None, media: str = JSON, *, header: str = "") -> Schema:
+    """A response; `header` names a header component it always carries."""
+    out: Schema = {"description": description}
+    if schema is not None:
+        out["content"] = body(schema, media)
+    if header:
+        out["headers"] = {header: ref(header, "headers")}
+    return out
+
+
+def problem(description: str, header: str = "") -> Schema:
+    return reply(description, ref("Problem"), PROBLEM_JSON, header=header)
+
+
+def query(name: str, schema: Schema, description: str, required: bool = False) -> Schema:
+    return {"name": name, "in": "query", "schema": schema, "description": description, "required": required}
+
+
+# -- components --------------------------------------------------------------------------------
+
+
+def problem_schemas() -> dict[str, Schema]:
+    problem = obj(
+        "type title status",
+        **each({"type": "string", "format": "uri-reference"}, "type instance"),
+        **each(STRING, "title detail"),
+        status={"type": "integer", "minimum": 400, "maximum": 599},
+        field={**STRING, "description": "extension member: the input at fault, where one is"},
+    )
+    problem["description"] = "RFC 9457 problem details; other extension members may appear"
+    oauth_error = obj("error", **each(STRING, "error error_description state"), error_uri=URI)
+    oauth_error["description"] = "RFC 6749 s5.2 error response"
+    checks = {"type": "object", "additionalProperties": STRING}
+    health = obj("status checks", status={"const": "ok"}, checks=checks)
+    return {"Problem": problem, "OAuthError": oauth_error, "Health": health}
+
+
+def record_schemas() -> dict[str, Schema]:
+    record = obj(
+        "id citizen_id category kind source source_record_id version occurred_at received_at payload",
+        extra=False,
+        **each(UUID, "id citizen_id"),
+        **each(WHEN, "occurred_at received_at"),
+        category={"enum": list(CATEGORIES)},
+        kind={"type": "string", "pattern": KIND.pattern, "examples": ["fhir:Observation"]},
+        source=STRING,
+        source_record_id={"type": "string", "minLength": 1, "maxLength": 255},
+        version={"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
+        payload={"type": "object", "description": "the record as its source sent it"},
+    )
+    page = obj(
+        "records next_cursor",
+        extra=False,
+        records={"type": "array", "items": ref("Record")},
+        next_cursor={"type": ["string", "null"], "description": "pass as `cursor` for the next page"},
+    )
+    return {"Record": record, "RecordPage": page}
+
+
+def identity_schemas() -> dict[str, Schema]:
+    user_info = obj("sub", **each(STRING, "sub name"), email={"type": "string", "format": "email"})
+    grant = obj(
+        "id categories purpose ends_at records_from records_until",
+        extra=False,
+        **each({"type": ["string", "null"], "format": "date"}, "records_from records_until"),
+        id=UUID,
+        categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
+        purpose=STRING,
+        ends_at=WHEN,
+    )
+    me = {"allOf": [ref("UserInfo"), obj("grant scope", grant=ref("GrantSummary"), scope=STRING)]}
+    return {"UserInfo": user_info, "GrantSummary": grant, "Me": me}
+
+
+def oauth_schemas() -> dict[str, Schema]:
+    token = obj(
+        "access_token token_type expires_in",
+        **each(STRING, "access_token scope refresh_token id_token"),
+        token_type={"const": "Bearer"},
+        expires_in={"type": "integer", "minimum": 1},
+    )
+    token["description"] = (
+        "access_token is a JWT; refresh_token only with offline_access, id_token with openid"
+    )
+    introspection = obj(
+        "active",
+        **each(STRING, "scope client_id token_type sub"),
+        **each(INTEGER, "exp iat"),
+        active={"type": "boolean"},
+        iss=URI,
+        aud={"type": ["string", "array"]},
+        grant={**UUID, "description": "the consent grant behind the token"},
+    )
+    jwk = obj("kty kid", **each(STRING, "kty crv x y kid alg use"), d=False)  # d: never a private key
+    jwks = obj("keys", keys={"type": "array", "items": jwk})
+    return {"TokenResponse": token, "Introspection": introspection, "JWKS": jwks}
+
+
+def metadata_schemas() -> dict[str, Schema]:
+    endpoints = "authorization token revocation introspection registration userinfo"
+    meta = obj(
+        "issuer authorization_endpoint token_endpoint jwks_uri response_types_supported "
+        "subject_types_supported id_token_signing_alg_values_supported",
+        **each(URI, "issuer jwks_uri " + " ".join(f"{e}_endpoint" for e in endpoints.split())),
+        scopes_supported={"type": "array", "items": {"enum": list(SUPPORTED_SCOPES)}},
+        authorization_response_iss_parameter_supported={"type": "boolean"},
+    )
+    meta["additionalProperties"] = {"anyOf": [STRINGS, {"type": ["string", "boolean"]}]}
+    client = obj(
+        "",
+        **each(STRING, "client_name scope"),
+        **each(STRINGS, "grant_types response_types"),
+        redirect_uris={"type": "array", "items": URI},
+        token_endpoint_auth_method={"enum": ["client_secret_basic", "client_secret_post", "none"]},
+    )
+    issued = obj(
+        "client_id",
+        **each(STRING, "client_id client_secret"),
+        client_id_issued_at=INTEGER,
+        client_secret_expires_at={"const": 0},
+    )
+    issued["description"] = "no client_secret for a public client (token_endpoint_auth_method none)"
+    return {
+        "ServerMetadata": meta,
+        "ClientMetadata": client,
+        "ClientInformation": {"allOf": [ref("ClientMetadata"), issued]},
+    }
+
+
+def components() -> Schema:
+    challenge = "RFC 6750 s3 challenge: error and error_description as in the body"
+    schemas = problem_schemas() | record_schemas() | identity_schemas() | oauth_schemas()
+    return {
+        "schemas": schemas | metadata_schemas(),
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "clientBasic": {"type": "http", "scheme": "basic", "description": "client_id and secret"},
+            "initialAccessToken": {"type": "http", "scheme": "bearer", "description": "RFC 7591 s3"},
+        },
+        "headers": {
+            CHALLENGE: {"schema": STRING, "required": True, "description": challenge},
+            "Location": {"schema": {"type": "string", "format": "uri-reference"}, "required": True},
+        },
+        "responses": {
+            "Problem": problem("Any other error (405, 413, 500...)"),
+            "InvalidToken": problem("No, bad or revoked token", CHALLENGE),
+            "InsufficientScope": problem("Not covered by the token or its grant", CHALLENGE),
+            "InvalidInput": problem("A query parameter is malformed"),
+            "OAuthError": reply("Malformed or refused (RFC 6749 s5.2)", ref("OAuthError")),
+            "InvalidClient": reply("Client authentication failed", ref("OAuthError"), header=CHALLENGE),
+        },
+    }
+
+
+# -- paths -------------------------------------------------------------------------------------
+
+
+def op(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
+    return {"summary": summary, **extra, "responses": {**responses, "default": ref("Problem", "responses")}}
+
+
+def resource_op(summary: str, ok: Schema, *errors: str, **extra: Any) -> Schema:
+    """An /api/v1 read: bearer token, 401 and 403 always, plus the errors named."""
+    named = {"404": problem("No such record, or not one this token may see")}
+    named |= {"401": ref("InvalidToken", "responses"), "403": ref("InsufficientScope", "responses")}
+    named["422"] = ref("InvalidInput", "responses")
+    responses = {"200": ok} | {status: named[status] for status in ("401", "403", *errors)}
+    return op(summary, responses, security=[{"bearer": []}], **extra)
+
+
+def api_paths(page_size: int, max_page_size: int) -> dict[str, Schema]:
+    limit = {"type": "integer", "minimum": 1, "maximum": max_page_size, "default": page_size}
+    params = [
+        query("category", {"enum": list(CATEGORIES)}, "one category; default: all the token may read"),
+        query("kind", {"type": "string", "pattern": KIND.pattern}, "only records of this kind"),
+        query("since", WHEN, "occurred at or after; needs a time zone"),
+        query("until", WHEN, "occurred before; needs a time zone"),
+        query("cursor", STRING, "next_cursor from the previous page"),
+        query("limit", limit, "page size"),
+    ]
+    record_id = {"name": "record_id", "in": "path", "required": True, "schema": UUID}
+    user_info = reply("OIDC claims: sub; name and email with profile", ref("UserInfo"))
+    page = reply("A page of records", ref("RecordPage"))
+    one = resource_op("One record", reply("The record", ref("Record")), "404", parameters=[record_id])
+    return {
+        "/api/v1/me": {"get": resource_op("The citizen and the grant", reply("Who and what", ref("Me")))},
+        "/api/v1/records": {"get": resource_op("Records the grant covers", page, "422", parameters=params)},
+        "/api/v1/records/{record_id}": {"get": one},
+        "/api/v1/userinfo": {
+            "get": resource_op("OIDC UserInfo (needs openid)", user_info),
+            "post": resource_op("OIDC UserInfo (needs openid)", user_info),
+        },
+    }
+
+
+def form(required: str, **fields: Schema) -> dict[str, Any]:
+    return {"required": True, "content": body(obj(required, **fields), FORM)}
+
+
+def client_op(summary: str, ok: Schema, request: dict[str, Any]) -> Schema:
+    """Basic auth, or client_id (and client_secret) in the form for client_secret_post and public clients."""
+    responses = {"200": ok, "400": ref("OAuthError", "responses"), "401": ref("InvalidClient", "responses")}
+    return op(summary, responses, requestBody=request, security=[{"clientBasic": []}, {}])
+
+
+def token_paths() -> dict[str, Schema]:
+    hint = {"enum": ["access_token", "refresh_token"]}
+    token_form = form(
+        "grant_type",
+        **each(STRING, "code refresh_token scope client_id client_secret"),
+        **each(URI, "redirect_uri resource"),
+        grant_type={"enum": ["authorization_code", "refresh_token", "client_credentials"]},
+        code_verifier={"type": "string", "minLength": 43, "maxLength": 128},
+    )
+    revoke_form = form("token", **each(STRING, "token client_id client_secret"), token_type_hint=hint)
+    revoked = reply("Revoked, or unknown (RFC 7009 s2.2)", obj("", extra=False))
+    info = reply("Whether the token is active, and about it", ref("Introspection"))
+    tokens = reply("Tokens", ref("TokenResponse"))
+    return {
+        "/oauth/token": {"post": client_op("Issue tokens", tokens, token_form)},
+        "/oauth/revoke": {"post": client_op("Revoke a token and its family", revoked, revoke_form)},
+        "/oauth/introspect": {"post": client_op("Introspect a token (RFC 7662)", info, revoke_form)},
+    }
+
+
+def authorize_paths() -> dict[str, Schema]:
+    names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
+    required = ("response_type", "client_id", "code_challenge")
+    params = [query(n, STRING, f"RFC 6749/7636 {n}", n in required) for n in names]
+    params[0]["schema"] = {"const": "code"}
+    params += [
+        query("code_challenge_method", {"const": "S256"}, "PKCE is required", True),
+        query("nonce", STRING, "OIDC nonce"),
+        query("resource", URI, "RFC 8707 audience; default the /api/v1 API"),
+    ]
+    decision = form(
+        "csrf_token decision",
+        csrf_token=STRING,
+        decision={"enum": ["allow", "deny"]},
+        categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
+        duration={**DIGITS, "description": "days"},
+    )
+    back = reply("Back to the client with code or error, state and iss", header="Location")
+    common = {
+        "200": reply("The consent screen", STRING, HTML),
+        "400": reply("Unknown client or redirect_uri: never redirected", ref("OAuthError")),
+    }
+    get = op(
+        "Start authorization (code + PKCE)",
+        common | {"302": back, "303": reply("Sign in first", header="Location")},
+        parameters=params,
+    )
+    post = op("Answer the consent screen", common | {"303": back}, parameters=params, requestBody=decision)
+    return {"/oauth/authorize": {"get": get, "post": post}}
+
+
+def register_path() -> dict[str, Schema]:
+    responses = {
+        "201": reply("Registered", ref("ClientInformation")),
+        "400": reply("invalid_client_metadata, invalid_redirect_uri or invalid_request", ref("OAuthError")),
+        "401": reply("No, bad or spent initial access token", ref("OAuthError"), header=CHALLENGE),
+    }
+    registration = op(
+        "Register a client (RFC 7591)",
+        responses,
+        requestBody={"required": True, "content": body(ref("ClientMetadata"))},
+        security=[{"initialAccessToken": []}],
+    )
+    return {"/oauth/register": {"post": registration}}
+
+
+def discovery_paths() -> dict[str, Schema]:
+    meta = op("Server metadata", {"200": reply("Metadata", ref("ServerMetadata"))})
+    return {
+        "/oauth/jwks": {"get": op("Token signing keys", {"200": reply("JWK Set", ref("JWKS"))})},
+        "/.well-known/oauth-authorization-server": {"get": meta},
+        "/.well-known/openid-configuration": {"get": meta},
+    }
+
+
+def site_paths() -> dict[str, Schema]:
+    page = reply("The page", STRING, HTML)
+    gone = reply("Signed in: on to `next`", header="Location")
+    sign_in = form("csrf_token email password", **each(STRING, "csrf_token email password"))
+    nxt = [query("next", STRING, "a path on this site to go to after")]
+    health = {
+        "200": reply("Healthy", ref("Health")),
+        "503": problem("A check failed; `checks` says which"),
+    }
+    return {
+        "/healthz": {"get": op("Health of the database and the keys", health)},
+        "/openapi.json": {"get": op("This document", {"200": reply("OpenAPI 3.1", {"type": "object"})})},
+        "/signin": {
+            "get": op("Sign-in page", {"200": page}, parameters=nxt),
+            "post": op("Sign in", {"303": gone, "400": page}, parameters=nxt, requestBody=sign_in),
+        },
+        "/signout": {"post": op("Sign out", {"303": reply("To the sign-in page", header="Location")})},
+    }
+
+
+def document(server_url: str, *, page_size: int = 100, max_page_size: int = 1000) -> dict[str, Any]:
+    paths = site_paths() | authorize_paths() | token_paths() | register_path() | discovery_paths()
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "pds",
             "version": "0.1.0",
-            "description": "Personal data store with a consent ledger.",
+            "description": "Personal data store with a consent ledger. Errors are application/problem+json "
+            "(RFC 9457), except OAuth endpoint errors, which are application/json (RFC 6749 s5.2).",
         },
         "servers": [{"url": server_url}],
-        "paths": {
-            "/healthz": {
-                "get": {
-                    "summary": "Health of the database and the keys",
-                    "responses": {
-                        "200": {
-                            "description": "Healthy",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
-                            },
-                        },
-                        "503": {"description": "A check failed", "content": problem_ref},
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
-            },
-        },
-        "components": {
-            "schemas": {
-                "Problem": PROBLEM,
-                "Health": {
-                    "type": "object",
-                    "properties": {
-                        "status": {"const": "ok"},
-                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-            }
-        },
+        "paths": paths | api_paths(page_size, max_page_size),
+        "components": components(),
     }
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(document(runtime().settings.server.public_url))
+    settings = runtime().settings
+    vault = settings.vault
+    return jsonify(
+        document(settings.server.public_url, page_size=vault.page_size, max_page_size=vault.max_page_size)
+    )
