@@ -61,7 +61,8 @@ def authorize() -> Response | str:
     auth_time = int(session.get("auth_time") or time.time())
 
     held = grants.live_covering(citizen_id, client.client_id, asked_categories)
-    if held is not None and request.method == "GET":  # already granted: not asked again
+    if held is not None and set(asked) <= set(scopes.split(held.scope)) and request.method == "GET":
+        # already granted all of this: not asked again
         subject = Subject(citizen_id, held.id, scopes.join(asked), resource, auth_time)
         return srv.create_authorization_response(grant_user=subject, grant=grant)  # type: ignore[no-any-return]
 

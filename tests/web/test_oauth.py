@@ -635,3 +635,14 @@ def test_bad_record_queries_name_the_field(base: str, app_client: dict, alice: P
     assert r.status_code in (403, 422), r.text
     assert r.headers["Content-Type"] == "application/problem+json"
     assert r.json()["field"] == query.split("=")[0]
+
+
+def test_asking_for_more_than_was_granted_asks_again(base: str, app_client: dict, alice: Person) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    authorize(base, oauth(base, app_client, scope="health.read"), browser)
+    url, _ = oauth(base, app_client, scope="health.read profile").create_authorization_url(
+        base + "/oauth/authorize", code_verifier=generate_token(48)
+    )
+    page = browser.open(url)
+    assert page.status_code == 200 and "Your name and email address" in page.text
