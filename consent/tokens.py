@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import threading
 import uuid
@@ -21,6 +20,7 @@ from consent.signing import ALG, ActiveKey
 ACCESS_TOKEN_TTL = dt.timedelta(minutes=10)  # at most 10 minutes: a revoked grant is checked anyway
 JWT_TYPE = "at+jwt"  # RFC 9068 s2.1
 LEEWAY_S = 30
+VERIFIED_CACHE_SIZE = 10_000  # verified tokens remembered per process
 
 
 class InvalidToken(Exception):
@@ -76,9 +76,15 @@ def issue_access_token(
 
 
 class TokenVerifier:
-    """Verifies access tokens. Public keys are cached by kid: a kid never changes its key."""
+    """Verifies access tokens.
+
+    Public keys are cached by kid (a kid never changes its key), and verified tokens until they
+    expire: the signature check costs more than the rest of a read, and whether the token is still
+    wanted (revoked? grant live?) is asked of the database on every request anyway.
+    """
 
     _keys: dict[str, Any] = {}
+    _verified: dict[tuple[str, str, str], AccessClaims] = {}
     _lock = threading.Lock()
 
     def __init__(self, session: Session, *, issuer: str) -> None:
@@ -86,6 +92,18 @@ class TokenVerifier:
         self.issuer = issuer
 
     def verify(self, token: str, *, audience: str) -> AccessClaims:
+        key = (token, audience, self.issuer)
+        claims = self._verified.get(key)
+        if claims is not None and claims.expires_at > dt.datetime.now(dt.UTC):
+            return claims
+        claims = self._verify(token, audience=audience)
+        with self._lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()  # crude but bounded; a miss only costs one verification
+            self._verified[key] = claims
+        return claims
+
+    def _verify(self, token: str, *, audience: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -137,7 +155,3 @@ def _claims(claims: dict[str, Any]) -> AccessClaims:
         citizen_id=uuid.UUID(sub) if grant else None,
         expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
     )
-
-
-def decode_json(text: str) -> dict[str, Any]:
-    return dict(json.loads(text))

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:  # importing pds must stay cheap and cycle-free: the app is built only on demand
+    from flask import Flask
 
-from pds.runtime import Runtime
-from pds.settings import Settings, load_settings
+    from pds.runtime import Runtime
+    from pds.settings import Settings
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # the largest delivery or form pds accepts
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
     """Build the web app. Refuses to start if the database or keys are not right."""
+    from flask import Flask
+
     from consent.oauth.context import OAuthContext
     from consent.oauth.server import build_server
+    from pds.runtime import Runtime
+    from pds.settings import load_settings
     from pds.web import account, api, db, errors, health, install_request_hooks, oauth, openapi
 
     settings = settings or load_settings()

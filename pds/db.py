@@ -60,11 +60,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite defers BEGIN until the first write; take control so a batch is one transaction.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # Take the write lock when the transaction starts. A deferred transaction that reads and then
+        # writes (every API read appends to the ledger) fails at once with SQLITE_BUSY if another
+        # connection committed in between; an immediate one waits its turn (busy_timeout) instead.
+        # Pure reads opt out with the execution option sqlite_write=False (Runtime.read_sessions).
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    write = conn.get_execution_options().get("sqlite_write", True)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

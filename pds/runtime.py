@@ -42,11 +42,13 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     provider: KeyProvider
+    read_sessions: sessionmaker[Session]  # for work that only reads: on SQLite it takes no write lock
 
     @classmethod
     def build(cls, settings: Settings, *, environ: Mapping[str, str] | None = None) -> Runtime:
         engine = make_engine(settings.database.url)
-        return cls(settings, engine, session_factory(engine), make_provider(settings, environ))
+        readers = session_factory(engine.execution_options(sqlite_write=False))
+        return cls(settings, engine, session_factory(engine), make_provider(settings, environ), readers)
 
     @contextmanager
     def vault(self) -> Iterator[Vault]:

@@ -14,6 +14,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, UserInfo
 from joserfc.jwk import ECKey
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from consent import events
 from consent.models import AuthorizationCode, Grant, OAuthToken
@@ -21,6 +22,7 @@ from consent.oauth.context import OAuthContext, Subject
 from consent.signing import ALG, MAX_SIGNED_LIFETIME
 from pds.db import utcnow
 from pds.vault.citizens import CitizenService
+from pds.vault.crypto import KeyProvider
 from pds.vault.keys import DataKeys
 
 log = logging.getLogger(__name__)
@@ -150,8 +152,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 def revoke_issued_from_code(ctx: OAuthContext, code: AuthorizationCode) -> None:
     """A replayed code revokes every token it issued (RFC 6749 s4.1.2), committed even though the
     replay itself is answered with an error."""
+    code_id, client_id, citizen_id, grant_id = code.id, code.client_id, code.citizen_id, code.grant_id
+    ctx.session().rollback()  # it has only read so far; release its hold (SQLite's write lock) first
     with ctx.sessions() as session, session.begin():
-        families = session.scalars(select(OAuthToken.family_id).where(OAuthToken.code_id == code.id)).all()
+        families = session.scalars(select(OAuthToken.family_id).where(OAuthToken.code_id == code_id)).all()
         if families:
             session.execute(
                 update(OAuthToken)
@@ -161,12 +165,12 @@ def revoke_issued_from_code(ctx: OAuthContext, code: AuthorizationCode) -> None:
         events.append_event(
             session,
             events.CODE_REPLAY,
-            actor=f"client:{code.client_id}",
-            citizen_id=code.citizen_id,
-            grant_id=code.grant_id,
+            actor=f"client:{client_id}",
+            citizen_id=citizen_id,
+            grant_id=grant_id,
             details={"tokens_revoked": len(families)},
         )
-    log.warning("authorization code replayed by client %s; its tokens were revoked", code.client_id)
+    log.warning("authorization code replayed by client %s; its tokens were revoked", client_id)
 
 
 class RotatingRefreshGrant(grants.RefreshTokenGrant):
@@ -215,21 +219,29 @@ class RotatingRefreshGrant(grants.RefreshTokenGrant):
 
 
 def revoke_family(ctx: OAuthContext, token: OAuthToken) -> None:
+    """Committed even though the request is answered with an error (RFC 9700 s4.14.2)."""
+    family, client_id, citizen_id, grant_id = (
+        token.family_id,
+        token.client_id,
+        token.citizen_id,
+        token.grant_id,
+    )
+    ctx.session().rollback()  # it has only read so far; release its hold (SQLite's write lock) first
     with ctx.sessions() as session, session.begin():
         session.execute(
             update(OAuthToken)
-            .where(OAuthToken.family_id == token.family_id, OAuthToken.revoked_at.is_(None))
+            .where(OAuthToken.family_id == family, OAuthToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
         events.append_event(
             session,
             events.TOKEN_REUSE,
-            actor=f"client:{token.client_id}",
-            citizen_id=token.citizen_id,
-            grant_id=token.grant_id,
-            details={"family": str(token.family_id)},
+            actor=f"client:{client_id}",
+            citizen_id=citizen_id,
+            grant_id=grant_id,
+            details={"family": str(family)},
         )
-    log.warning("refresh token reused by client %s; its family was revoked", token.client_id)
+    log.warning("refresh token reused by client %s; its family was revoked", client_id)
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -276,14 +288,14 @@ class PdsOpenIDCode(OpenIDCode):
         }
 
     def generate_user_info(self, user: Subject, scope: str) -> UserInfo:
-        return user_info(self.ctx, user.citizen_id, scope)
+        return user_info(self.ctx.session(), self.ctx.provider, user.citizen_id, scope)
 
 
-def user_info(ctx: OAuthContext, citizen_id: Any, scope: str) -> UserInfo:
+def user_info(session: Session, provider: KeyProvider, citizen_id: Any, scope: str) -> UserInfo:
     """OIDC claims about the citizen: `sub` always; name and email with the profile scope."""
     info = UserInfo(sub=str(citizen_id))
     if "profile" in scope.split():
-        session = ctx.session()
-        profile = CitizenService(session, keys=DataKeys(session, provider=ctx.provider)).get(citizen_id)
-        info["name"], info["email"] = profile.name, profile.email
+        profile = CitizenService(session, keys=DataKeys(session, provider=provider)).get(citizen_id)
+        # OIDC Core s5.3.2: a claim with no value is left out, not sent as null
+        info.update({k: v for k, v in (("name", profile.name), ("email", profile.email)) if v})
     return info

@@ -190,13 +190,14 @@ class Introspection(IntrospectionEndpoint):
             "active": True,
             "scope": row.scope,
             "client_id": row.client_id,
-            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
             "exp": int(ends.timestamp()) if ends else None,
             "iat": int(row.issued_at.timestamp()),
             "iss": self.server.ctx.issuer,
             "aud": row.audience,
             "sub": str(row.citizen_id) if row.citizen_id else row.client_id,
         }
+        if token.kind == "access_token":
+            body["token_type"] = "Bearer"  # noqa: S105  RFC 7662 s2.2; refresh tokens have no RFC 6749 type
         if row.grant_id:
             body["grant"] = str(row.grant_id)
         return body

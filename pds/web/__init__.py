@@ -22,6 +22,19 @@ def db() -> Session:
     return g.db  # type: ignore[no-any-return]
 
 
+def read_db() -> Session:
+    """A session that only reads (the API's read path): never committed, and no SQLite write lock."""
+    if "read_db" not in g:
+        g.read_db = runtime().read_sessions()
+    return g.read_db  # type: ignore[no-any-return]
+
+
+def read_vault() -> Vault:
+    if "read_vault" not in g:
+        g.read_vault = runtime().open_vault(read_db())
+    return g.read_vault  # type: ignore[no-any-return]
+
+
 def vault() -> Vault:
     if "vault" not in g:
         g.vault = runtime().open_vault(db())
@@ -63,6 +76,10 @@ def install_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def _abandon(exc: BaseException | None) -> None:
+        reader = g.pop("read_db", None)
+        if reader is not None:
+            reader.rollback()
+            reader.close()
         session_ = g.pop("db", None)
         if session_ is not None:
             session_.rollback()

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from consent import events, scopes
 from consent.models import Grant, OAuthToken
@@ -20,7 +21,9 @@ from consent.services import GrantNotLive, GrantService
 from consent.tokens import AccessClaims, InvalidToken, TokenVerifier
 from pds.db import run_transaction
 from pds.errors import NotFound, PdsError, ValidationError
-from pds.web import db, runtime, vault
+from pds.vault.models import CATEGORIES
+from pds.vault.records import KIND
+from pds.web import read_db, read_vault, runtime
 
 bp = Blueprint("api", __name__, url_prefix=API_PATH)
 
@@ -35,7 +38,16 @@ class BearerError(PdsError):
 
     def headers(self) -> dict[str, str]:
         description = self.detail.replace('"', "'")
-        return {"WWW-Authenticate": f'Bearer error="{self.error}", error_description="{description}"'}
+        return {
+            "WWW-Authenticate": f'Bearer realm="pds", error="{self.error}", error_description="{description}"'
+        }
+
+
+class NoCredentials(BearerError):
+    """RFC 6750 s3.1: a request with no token at all gets a challenge without an error code."""
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="pds"'}
 
 
 class InsufficientScope(BearerError):
@@ -75,8 +87,9 @@ def authorise(audiences: tuple[str, ...] | None = None) -> Access:
     header = request.headers.get("Authorization", "")
     kind, _, token = header.partition(" ")
     if kind.lower() != "bearer" or not token.strip():
-        raise BearerError("send an access token: Authorization: Bearer <token>")
-    verifier = TokenVerifier(db(), issuer=issuer())
+        raise NoCredentials("send an access token: Authorization: Bearer <token>")
+    session = read_db()
+    verifier = TokenVerifier(session, issuer=issuer())
     claims = None
     for audience in audiences or (issuer() + API_PATH,):
         try:
@@ -86,13 +99,13 @@ def authorise(audiences: tuple[str, ...] | None = None) -> Access:
             failure = str(exc)
     if claims is None:
         raise BearerError(failure)
-    row = db().scalar(select(OAuthToken).where(OAuthToken.jti == claims.jti))
+    row = session.scalar(select(OAuthToken).where(OAuthToken.jti == claims.jti))
     if row is None or row.revoked_at is not None:
         raise BearerError("the token has been revoked")
     if claims.grant_id is None or claims.citizen_id is None:
         raise InsufficientScope("this token was issued to a system and reads no citizen's records")
     try:
-        grant = GrantService(db()).check_live(
+        grant = GrantService(session).check_live(
             claims.grant_id, citizen_id=claims.citizen_id, client_id=claims.client_id
         )
     except GrantNotLive:
@@ -117,14 +130,22 @@ def protected(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _record_read(access: Access, record_ids: list[str], what: dict[str, Any]) -> None:
-    events.append_event(
-        db(),
-        events.RECORDS_READ,
-        actor=f"client:{access.claims.client_id}",
-        citizen_id=access.citizen_id,
-        grant_id=access.grant.id,
-        details={"records": record_ids, "purpose": access.grant.purpose, **what},
-    )
+    """Commit the read's ledger entry before the response leaves: no read goes out unrecorded.
+
+    Its own short write transaction, so the reading itself holds no write lock.
+    """
+
+    def append(session: Session) -> None:
+        events.append_event(
+            session,
+            events.RECORDS_READ,
+            actor=f"client:{access.claims.client_id}",
+            citizen_id=access.citizen_id,
+            grant_id=access.grant.id,
+            details={"records": record_ids, "purpose": access.grant.purpose, **what},
+        )
+
+    run_transaction(runtime().sessions, append)
 
 
 def _when(name: str) -> dt.datetime | None:
@@ -145,7 +166,7 @@ def _when(name: str) -> dt.datetime | None:
 def me() -> Response:
     access: Access = g.access
     grant = access.grant
-    body = dict(user_info(_oauth_ctx(), access.citizen_id, access.claims.scope))
+    body = dict(user_info(read_db(), runtime().provider, access.citizen_id, access.claims.scope))
     body["grant"] = {
         "id": str(grant.id),
         "categories": access.categories,
@@ -164,6 +185,11 @@ def me() -> Response:
 def list_records() -> Response:
     access: Access = g.access
     category = request.args.get("category")
+    if category is not None and category not in CATEGORIES:
+        raise ValidationError(f"must be one of {', '.join(CATEGORIES)}", field="category")
+    kind = request.args.get("kind")
+    if kind is not None and not KIND.match(kind):
+        raise ValidationError("must look like format:Type, e.g. fhir:Observation", field="kind")
     if category is not None and category not in access.categories:
         raise InsufficientScope(f"this token may not read {category!r} records", field="category")
     wanted = [category] if category else access.categories
@@ -176,10 +202,10 @@ def list_records() -> Response:
     g_since, g_until = access.window()
     since = max(filter(None, (since, g_since)), default=None)
     until = min(filter(None, (until, g_until)), default=None)
-    page = vault().records.list(
+    page = read_vault().records.list(
         access.citizen_id,
         categories=wanted,
-        kind=request.args.get("kind"),
+        kind=kind,
         since=since,
         until=until,
         limit=int(limit_text) if limit_text else None,
@@ -196,7 +222,7 @@ def get_record(record_id: str) -> Response:
     access: Access = g.access
     try:
         rid = uuid.UUID(record_id)
-        record = vault().records.get(rid)
+        record = read_vault().records.get(rid)
     except (ValueError, NotFound):
         raise NotFound("no such record", field="record_id") from None
     since, until = access.window()
@@ -211,12 +237,6 @@ def get_record(record_id: str) -> Response:
     return jsonify(record.to_json())
 
 
-def _oauth_ctx() -> Any:
-    from flask import current_app
-
-    return current_app.extensions["pds.oauth"].ctx
-
-
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
     """OIDC UserInfo, for tokens with the openid scope."""
@@ -224,4 +244,4 @@ def userinfo() -> Response:
     if "openid" not in access.claims.scopes:
         raise InsufficientScope("userinfo needs the openid scope")
     _record_read(access, [], {"what": "userinfo"})
-    return jsonify(dict(user_info(_oauth_ctx(), access.citizen_id, access.claims.scope)))
+    return jsonify(dict(user_info(read_db(), runtime().provider, access.citizen_id, access.claims.scope)))

@@ -32,13 +32,13 @@ def ref(name: str, kind: str = "schemas") -> Schema:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def obj(required: str, *, extra: bool = True, **properties: Schema) -> Schema:
+def obj(required: str, *, extra: bool = True, **properties: Any) -> Schema:
     """An object schema; `required` names members, space-separated; `extra` allows unlisted ones."""
     schema: Schema = {"type": "object", "properties": properties, "required": required.split()}
     return schema if extra else schema | {"additionalProperties": False}
 
 
-def each(schema: Schema, names: str) -> dict[str, Schema]:
+def each(schema: Schema, names: str) -> dict[str, Any]:
     return dict.fromkeys(names.split(), schema)
 
 
@@ -176,7 +176,7 @@ def metadata_schemas() -> dict[str, Schema]:
 
 
 def components() -> Schema:
-    challenge = "RFC 6750 s3 challenge: error and error_description as in the body"
+    challenge = "Bearer (Basic at the OAuth endpoints) challenge with error and error_description"
     schemas = problem_schemas() | record_schemas() | identity_schemas() | oauth_schemas()
     return {
         "schemas": schemas | metadata_schemas(),
@@ -241,7 +241,7 @@ def api_paths(page_size: int, max_page_size: int) -> dict[str, Schema]:
     }
 
 
-def form(required: str, **fields: Schema) -> dict[str, Any]:
+def form(required: str, **fields: Any) -> dict[str, Any]:
     return {"required": True, "content": body(obj(required, **fields), FORM)}
 
 
