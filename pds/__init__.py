@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     from consent.oauth.context import OAuthContext
     from consent.oauth.server import build_server
+    from consent.readlog import ReadLog
     from pds.runtime import Runtime
     from pds.settings import load_settings
     from pds.web import account, api, db, errors, health, install_request_hooks, oauth, openapi
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.extensions["pds"] = runtime
+    app.extensions["pds.readlog"] = ReadLog(runtime.sessions)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # sorting keys of every API answer costs time
     ctx = OAuthContext(issuer=issuer, session=db, sessions=runtime.sessions, provider=runtime.provider)
     app.extensions["pds.oauth"] = build_server(app, ctx, oauth.metadata(issuer))
     install_request_hooks(app)

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from consent import events, scopes
 from consent.models import Grant, OAuthToken
 from consent.oauth.context import API_PATH
 from consent.oauth.grants import user_info
+from consent.readlog import Entry
 from consent.services import GrantNotLive, GrantService
 from consent.tokens import AccessClaims, InvalidToken, TokenVerifier
 from pds.db import run_transaction
@@ -99,8 +99,8 @@ def authorise(audiences: tuple[str, ...] | None = None) -> Access:
             failure = str(exc)
     if claims is None:
         raise BearerError(failure)
-    row = session.scalar(select(OAuthToken).where(OAuthToken.jti == claims.jti))
-    if row is None or row.revoked_at is not None:
+    revoked = session.execute(select(OAuthToken.revoked_at).where(OAuthToken.jti == claims.jti)).first()
+    if revoked is None or revoked[0] is not None:
         raise BearerError("the token has been revoked")
     if claims.grant_id is None or claims.citizen_id is None:
         raise InsufficientScope("this token was issued to a system and reads no citizen's records")
@@ -130,22 +130,18 @@ def protected(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _record_read(access: Access, record_ids: list[str], what: dict[str, Any]) -> None:
-    """Commit the read's ledger entry before the response leaves: no read goes out unrecorded.
+    """The read's ledger entry is committed before the response leaves: no read goes out unrecorded.
 
-    Its own short write transaction, so the reading itself holds no write lock.
+    Committed by the process's read log, many reads to a transaction (consent/readlog.py).
     """
-
-    def append(session: Session) -> None:
-        events.append_event(
-            session,
-            events.RECORDS_READ,
-            actor=f"client:{access.claims.client_id}",
-            citizen_id=access.citizen_id,
-            grant_id=access.grant.id,
-            details={"records": record_ids, "purpose": access.grant.purpose, **what},
-        )
-
-    run_transaction(runtime().sessions, append)
+    entry = Entry(
+        event_type=events.RECORDS_READ,
+        actor=f"client:{access.claims.client_id}",
+        citizen_id=access.citizen_id,
+        grant_id=access.grant.id,
+        details={"records": record_ids, "purpose": access.grant.purpose, **what},
+    )
+    current_app.extensions["pds.readlog"].append(entry)
 
 
 def _when(name: str) -> dt.datetime | None:

@@ -39,7 +39,7 @@ def test_no_plaintext_in_the_sqlite_file(runtime: Runtime, on_postgres: bool) ->
     if on_postgres:
         pytest.skip("this run's database is PostgreSQL: see the dump test")
     _store_distinctive_data(runtime)
-    with runtime.engine.connect() as conn:
+    with runtime.engine.execution_options(sqlite_write=False).connect() as conn:  # no write lock held
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     path = Path(make_url(runtime.settings.database.url).database or "")
     raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))  # the file, its WAL and shm
