@@ -5,17 +5,19 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pds.db import utcnow
+from pds.db import one_of, utcnow
 from pds.errors import Erased, KeyMissing
 from pds.vault import crypto
 from pds.vault.models import DataKeyRow, KeyCheck
 
 BLIND_INDEX_CHECK_ID = "blind-index"
 REWRAP_BATCH = 500
+PRELOAD_CHUNK = 500  # ids per IN (...) list
 
 
 class DataKeys:
@@ -69,11 +71,15 @@ class DataKeys:
         wanted = [c for c in set(citizen_ids) if c not in self._active]
         if not wanted:
             return
-        rows = self.session.scalars(
-            select(DataKeyRow).where(DataKeyRow.citizen_id.in_(wanted)).order_by(DataKeyRow.id)
-        )
-        for row in rows:  # ascending id: the newest key of each citizen is opened last and wins
-            self._active[row.citizen_id] = self._open(row)
+        t = DataKeyRow.__table__.c  # type: ignore[attr-defined]  # Core rows: no ORM object per key
+        for start in range(0, len(wanted), PRELOAD_CHUNK):
+            rows = self.session.execute(
+                select(t.id, t.citizen_id, t.kek_id, t.wrapped)
+                .where(one_of(self.session, t.citizen_id, wanted[start : start + PRELOAD_CHUNK]))
+                .order_by(t.id)
+            )
+            for row in rows:  # ascending id: the newest key of each citizen is opened last and wins
+                self._active[row.citizen_id] = self._open(row)
 
     def destroy(self, citizen_id: uuid.UUID) -> int:
         """Crypto-shred: forget every data key of the citizen. Returns how many were destroyed."""
@@ -86,7 +92,8 @@ class DataKeys:
         self._by_id = {k: v for k, v in self._by_id.items() if v.citizen_id != citizen_id}
         return int(result.rowcount or 0)
 
-    def _open(self, row: DataKeyRow) -> crypto.DataKey:
+    def _open(self, row: Any) -> crypto.DataKey:
+        """Unwrap a data key row (an ORM object or a Core row)."""
         assert row.id is not None
         if row.wrapped is None:
             raise Erased(f"the data key of citizen {row.citizen_id} was destroyed: their data is erased")

@@ -12,13 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from pds.db import utcnow, uuid7
+from pds.db import one_of, utcnow, uuid7
 from pds.errors import NotFound, ValidationError
 from pds.settings import VaultSettings
 from pds.vault import crypto
+from pds.vault.bulk import insert_rows
 from pds.vault.keys import DataKeys
 from pds.vault.models import CATEGORIES, Citizen, Record, Source
 
@@ -145,10 +146,9 @@ class RecordService:
             row = self._row(row_id, r, source_id, payloads[i], now)
             updates.append({f"new_{k}": row[k] for k in _UPDATED} | {"row_id": row_id})
             result.updated.append(row_id)
-        # Core executemany: the ORM's per-object work costs more than the insert itself.
+        # The ORM's per-object work would cost more than the insert itself (pds/vault/bulk.py).
         connection = self.session.connection()
-        if inserts:
-            connection.execute(insert(_RECORDS), inserts)
+        insert_rows(connection, _RECORDS, inserts)
         if updates:
             connection.execute(_UPDATE_IF_NEWER, updates)
         return result
@@ -185,7 +185,9 @@ class RecordService:
         for chunk in _chunks(wanted):
             live.update(
                 self.session.scalars(
-                    select(Citizen.id).where(Citizen.id.in_(chunk), Citizen.status == "active")
+                    select(Citizen.id).where(
+                        one_of(self.session, Citizen.id, chunk), Citizen.status == "active"
+                    )
                 )
             )
         for i, r in enumerate(records):
@@ -199,11 +201,12 @@ class RecordService:
         for r in records:
             by_source.setdefault(sources[r.source], set()).add(r.source_record_id)
         found = {}
+        c = _RECORDS.c
         for source_id, ids in by_source.items():
             for chunk in _chunks(list(ids)):
                 rows = self.session.execute(
-                    select(Record.source_record_id, Record.id, Record.citizen_id, Record.version).where(
-                        Record.source_id == source_id, Record.source_record_id.in_(chunk)
+                    select(c.source_record_id, c.id, c.citizen_id, c.version).where(
+                        c.source_id == source_id, one_of(self.session, c.source_record_id, chunk)
                     )
                 )
                 for source_record_id, row_id, citizen_id, version in rows:
