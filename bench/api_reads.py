@@ -93,6 +93,7 @@ def environ(url: str, folder: Path, port: int) -> dict[str, str]:
         "PDS_SERVER_PORT": str(port),
         "PDS_SERVER_ISSUER": f"http://127.0.0.1:{port}",
         "PDS_LOG_LEVEL": "WARNING",
+        **{k: v for k, v in os.environ.items() if k in ("PDS_SERVER_WORKERS", "PDS_SERVER_THREADS")},
     }
 
 
@@ -363,8 +364,9 @@ def run(kind: str, reps: int, seconds: int) -> list[str]:
                 f"{statistics.median([f.p99_ms for f in floors]):.1f}"
             )
             rows.append(
-                f"{kind:<9} every read in the ledger: {ledgered:,} entries for {served:,} reads served "
-                f"{'ok' if ledgered == served else 'MISSED'}"
+                # wrk stops counting with requests in flight; they are answered, and logged, after it
+                f"{kind:<9} every read in the ledger: {ledgered:,} entries for {served:,} reads wrk saw answered "
+                f"{'ok' if ledgered >= served else 'MISSED'}"
             )
             site.runtime.close()
         with database(kind, folder, "one") as one_url, database(kind, folder, "many") as many_url:

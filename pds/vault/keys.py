@@ -48,7 +48,10 @@ class DataKeys:
     def by_id(self, key_id: int) -> crypto.DataKey:
         key = self._by_id.get(key_id)
         if key is None:
-            row = self.session.get(DataKeyRow, key_id)
+            t = DataKeyRow.__table__.c  # type: ignore[attr-defined]
+            row = self.session.execute(
+                select(t.id, t.citizen_id, t.kek_id, t.wrapped).where(t.id == key_id)
+            ).first()
             if row is None:
                 raise KeyMissing(f"data key {key_id} does not exist")
             key = self._open(row)

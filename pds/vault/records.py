@@ -29,6 +29,9 @@ MAX_VERSION = 2**63 - 1
 LOOKUP_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 
 _RECORDS = Record.__table__  # type: ignore[attr-defined]
+# A source's id never changes its name (names are unique and never renamed), so every session of
+# the process may share what it has looked up.
+_SOURCE_NAMES: dict[int, str] = {}
 _UPDATED = ("category", "kind", "version", "occurred_at", "received_at", "payload")
 # A newer version replaces the row in place; the version test makes a late, older write a no-op.
 _UPDATE_IF_NEWER = (
@@ -101,7 +104,7 @@ class RecordService:
         self.session = session
         self.keys = keys
         self.limits = limits
-        self._source_names: dict[int, str] = {}
+        self._source_names = _SOURCE_NAMES
 
     # -- writing -------------------------------------------------------------------------------
 
