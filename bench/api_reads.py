@@ -365,7 +365,7 @@ def run(kind: str, reps: int, seconds: int) -> list[str]:
             )
             rows.append(
                 # wrk stops counting with requests in flight; they are answered, and logged, after it
-                f"{kind:<9} every read in the ledger: {ledgered:,} entries for {served:,} reads wrk saw answered "
+                f"{kind:<9} every read in the ledger: {ledgered:,} entries, {served:,} reads answered "
                 f"{'ok' if ledgered >= served else 'MISSED'}"
             )
             site.runtime.close()
