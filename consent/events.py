@@ -21,6 +21,8 @@ REQUEST_DENIED = "consent.request.denied"
 TOKEN_REUSE = "consent.token.reuse_detected"  # noqa: S105 (an event name, not a secret)
 CODE_REPLAY = "consent.code.replayed"
 RECORDS_READ = "records.read"
+RECORDS_EXPORTED = "records.exported"
+CITIZEN_ERASED = "citizen.erased"
 
 
 def append_event(

@@ -291,8 +291,14 @@ def citizens_list(ctx: Context, as_json: bool) -> None:
 @click.argument("citizen_id")
 @pass_ctx
 def citizens_export(ctx: Context, citizen_id: str) -> None:
+    from consent import events
+
     cid = parse_id(citizen_id)
-    with ctx.runtime().vault() as vault:
+    runtime = ctx.runtime()
+    with runtime.vault() as vault:  # the operator's read is in the ledger before anything is shown
+        vault.citizens.get(cid)
+        events.append_event(vault.session, events.RECORDS_EXPORTED, actor="operator:cli", citizen_id=cid)
+    with runtime.vault() as vault:
         profile = vault.citizens.get(cid).to_json()
         head = {"citizen": profile, "identifiers": vault.citizens.identifiers(cid), "exported_at": _now()}
         # Streamed: a vault may hold more records than fit in memory at once.
@@ -310,8 +316,17 @@ def citizens_delete(ctx: Context, citizen_id: str, yes: bool) -> None:
     cid = parse_id(citizen_id)
     if not yes and not click.confirm(f"Erase citizen {cid}? This cannot be undone", err=True):
         raise click.ClickException("nothing erased")
-    with ctx.runtime().vault() as vault:
+    from consent import events
+
+    with ctx.runtime().vault() as vault:  # the erasure and its ledger entry commit together
         erased = vault.citizens.erase(cid)
+        events.append_event(
+            vault.session,
+            events.CITIZEN_ERASED,
+            actor="operator:cli",
+            citizen_id=cid,
+            details={"records": erased.records, "data_keys": erased.data_keys},
+        )
     click.echo(
         f"erased citizen {cid}: {erased.records} records deleted, {erased.data_keys} data keys destroyed"
     )

@@ -39,6 +39,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
+        if value.tzinfo is dt.UTC:  # the common case, and astimezone() is not free per row
+            return value
         if value.tzinfo is None:
             raise ValueError("naive datetime: pds stores only timezone-aware times")
         return value.astimezone(dt.UTC)

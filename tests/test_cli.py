@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import CONFIG, empty_database
 
@@ -68,6 +69,14 @@ def test_init_demo_list_export_and_delete(workdir: Path, db_url: str) -> None:
     assert hba1c["payload"]["valueQuantity"]["value"] == 52
 
     assert "erased" in ok(pds(workdir, db_url, "citizens", "delete", bob, "--yes"))
+    engine = create_engine(db_url)
+    with engine.connect() as conn:  # the export and the erasure are both in the ledger
+        logged = conn.execute(text("SELECT type, actor FROM ledger_event ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in logged] == [
+        ("records.exported", "operator:cli"),
+        ("citizen.erased", "operator:cli"),
+    ]
     export = json.loads(ok(pds(workdir, db_url, "citizens", "export", bob)))
     assert export["records"] == [] and export["citizen"]["status"] == "erased"
 

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from pds.db import one_of, utcnow
 from pds.errors import Erased, KeyMissing
 from pds.vault import crypto
-from pds.vault.models import DataKeyRow, KeyCheck
+from pds.vault.models import Citizen, DataKeyRow, KeyCheck
 
 BLIND_INDEX_CHECK_ID = "blind-index"
 REWRAP_BATCH = 500
 PRELOAD_CHUNK = 500  # ids per IN (...) list
+UNWRAPPED_CACHE_SIZE = 20_000
+_UNWRAPPED: dict[int, crypto.DataKey] = {}
 
 
 class DataKeys:
@@ -69,20 +71,28 @@ class DataKeys:
             key = self._active[citizen_id] = self._open(row)
         return key
 
-    def preload(self, citizen_ids: Iterable[uuid.UUID]) -> None:
-        """Open the active keys of many citizens in one query (batch ingest)."""
-        wanted = [c for c in set(citizen_ids) if c not in self._active]
-        if not wanted:
-            return
-        t = DataKeyRow.__table__.c  # type: ignore[attr-defined]  # Core rows: no ORM object per key
-        for start in range(0, len(wanted), PRELOAD_CHUNK):
+    def preload(self, citizen_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Open the active keys of many citizens in one query (batch ingest).
+
+        Returns those of them who are live (not erased) and so can receive records.
+        """
+        wanted = set(citizen_ids)
+        todo = [c for c in wanted if c not in self._active]
+        k, c = DataKeyRow.__table__.c, Citizen.__table__.c  # type: ignore[attr-defined]  # Core rows
+        for start in range(0, len(todo), PRELOAD_CHUNK):
             rows = self.session.execute(
-                select(t.id, t.citizen_id, t.kek_id, t.wrapped)
-                .where(one_of(self.session, t.citizen_id, wanted[start : start + PRELOAD_CHUNK]))
-                .order_by(t.id)
+                select(k.id, k.citizen_id, k.kek_id, k.wrapped)
+                .join(Citizen.__table__, c.id == k.citizen_id)  # type: ignore[attr-defined]
+                .where(
+                    one_of(self.session, k.citizen_id, todo[start : start + PRELOAD_CHUNK]),
+                    c.status == "active",
+                    k.wrapped.is_not(None),
+                )
+                .order_by(k.id)
             )
             for row in rows:  # ascending id: the newest key of each citizen is opened last and wins
                 self._active[row.citizen_id] = self._open(row)
+        return {c for c in wanted if c in self._active}
 
     def destroy(self, citizen_id: uuid.UUID) -> int:
         """Crypto-shred: forget every data key of the citizen. Returns how many were destroyed."""
@@ -96,13 +106,27 @@ class DataKeys:
         return int(result.rowcount or 0)
 
     def _open(self, row: Any) -> crypto.DataKey:
-        """Unwrap a data key row (an ORM object or a Core row)."""
+        """Unwrap a data key row (an ORM object or a Core row).
+
+        The row is always read first, so a destroyed key is refused even if this process opened it
+        before. What was unwrapped is remembered by key id (a key id never changes its material):
+        the process holds the key-encryption keys anyway, so this widens nothing a memory dump shows.
+        """
         assert row.id is not None
         if row.wrapped is None:
             raise Erased(f"the data key of citizen {row.citizen_id} was destroyed: their data is erased")
-        key = crypto.open_data_key(
-            self.provider, key_id=row.id, citizen_id=row.citizen_id, kek_id=row.kek_id, wrapped=row.wrapped
-        )
+        key = _UNWRAPPED.get(row.id)
+        if key is None or key.citizen_id != row.citizen_id:
+            key = crypto.open_data_key(
+                self.provider,
+                key_id=row.id,
+                citizen_id=row.citizen_id,
+                kek_id=row.kek_id,
+                wrapped=row.wrapped,
+            )
+            if len(_UNWRAPPED) >= UNWRAPPED_CACHE_SIZE:
+                _UNWRAPPED.clear()  # bounded; a miss costs one unwrap
+            _UNWRAPPED[row.id] = key
         self._by_id[key.id] = key
         return key
 

@@ -21,7 +21,7 @@ from pds.settings import VaultSettings
 from pds.vault import crypto
 from pds.vault.bulk import insert_rows
 from pds.vault.keys import DataKeys
-from pds.vault.models import CATEGORIES, Citizen, Record, Source
+from pds.vault.models import CATEGORIES, Record, Source
 
 KIND = re.compile(r"^[a-z][a-z0-9]*:[A-Za-z][A-Za-z0-9._-]{0,54}$")
 MAX_SOURCE_RECORD_ID = 255
@@ -121,7 +121,6 @@ class RecordService:
         self._check_citizens(records)
         latest = _latest_per_source_record(records)
         existing = self._existing(records, sources)
-        self.keys.preload(r.citizen_id for r in records)
 
         result = PutResult()
         inserts: list[dict[str, Any]] = []
@@ -183,16 +182,8 @@ class RecordService:
         return found
 
     def _check_citizens(self, records: Sequence[NewRecord]) -> None:
-        wanted = list({r.citizen_id for r in records})
-        live: set[uuid.UUID] = set()
-        for chunk in _chunks(wanted):
-            live.update(
-                self.session.scalars(
-                    select(Citizen.id).where(
-                        one_of(self.session, Citizen.id, chunk), Citizen.status == "active"
-                    )
-                )
-            )
+        """Every record's citizen is live, and their key is opened for sealing (one query)."""
+        live = self.keys.preload(r.citizen_id for r in records)
         for i, r in enumerate(records):
             if r.citizen_id not in live:
                 raise ValidationError(f"no live citizen {r.citizen_id}", field=f"records[{i}].citizen_id")

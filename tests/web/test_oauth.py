@@ -646,3 +646,18 @@ def test_asking_for_more_than_was_granted_asks_again(base: str, app_client: dict
     )
     page = browser.open(url)
     assert page.status_code == 200 and "Your name and email address" in page.text
+
+
+def test_reads_stay_within_the_grants_record_dates(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    session = oauth(base, app_client)
+    authorize(base, session, browser)
+    listed = session.get(base + "/api/v1/records").json()["records"]
+    assert listed  # the demo records are dated 2026-01-01
+    with runtime.sessions() as s, s.begin():  # the citizen limited the grant to records of 2025
+        s.execute(update(Grant).values(records_from=dt.date(2025, 1, 1), records_until=dt.date(2025, 12, 31)))
+    assert session.get(base + "/api/v1/records").json()["records"] == []
+    assert session.get(base + f"/api/v1/records/{listed[0]['id']}").status_code == 404
