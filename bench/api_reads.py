@@ -185,6 +185,7 @@ def gunicorn(site: Site, url: str) -> Iterator[None]:
             "gthread",
             "--bind",
             f"127.0.0.1:{port}",
+            "--reuse-port",  # as `pds serve` does: the kernel spreads connections over the workers
             "--log-level",
             "warning",
             "bench.api_app:app",

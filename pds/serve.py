@@ -40,6 +40,9 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
         "workers": settings.server.workers,
         "threads": settings.server.threads,
         "worker_class": "gthread",
+        # Each worker its own listening socket: the kernel spreads new connections over them.
+        # With one shared socket, every keep-alive client could land on the same worker.
+        "reuse_port": True,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "accesslog": "-",
         "loglevel": settings.log.level.lower(),

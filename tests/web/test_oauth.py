@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,43 +15,8 @@ from consent.clients import ClientService
 from consent.models import Grant, LedgerEvent, OAuthToken
 from pds.runtime import Runtime
 from tests.conftest import record
-from tests.web.live import REDIRECT_URI, Browser, Person, add_person, query_of, serve
-
-SCOPE = "openid profile health.read education.read offline_access"
-
-
-@pytest.fixture
-def base(runtime: Runtime, db_url: str, keys_dir: Path) -> Iterator[str]:
-    with serve(runtime, db_url, keys_dir) as url:
-        yield url
-
-
-@pytest.fixture
-def app_client(runtime: Runtime) -> dict[str, str]:
-    with runtime.sessions() as s, s.begin():
-        made = ClientService(s).add(
-            name="Diabetes Diary",
-            operator="Example Health Ltd",
-            purpose="Charts your HbA1c over time",
-            redirect_uris=[REDIRECT_URI],
-            scope=SCOPE,
-        )
-        return {"client_id": made.client.client_id, "client_secret": made.secret or ""}
-
-
-@pytest.fixture
-def alice(runtime: Runtime) -> Person:
-    person = add_person(runtime, "Alice Example", "alice@example.org")
-    with runtime.vault() as v:
-        v.sources.ensure("gp", kind="fhir", title="GP")
-        v.sources.ensure("school", kind="oneroster", title="School")
-        v.records.put(
-            [
-                record(person.citizen_id, "alice-hba1c", source="gp", note="HbA1c 52"),
-                record(person.citizen_id, "alice-maths", source="school", category="education", note="27/30"),
-            ]
-        )
-    return person
+from tests.web.conftest import SCOPE
+from tests.web.live import REDIRECT_URI, Browser, Person, add_person, query_of
 
 
 def oauth(base: str, client: dict[str, str], scope: str = SCOPE) -> OAuth2Session:

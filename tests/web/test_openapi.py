@@ -6,7 +6,6 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,9 +20,8 @@ from consent.clients import ClientService
 from pds import create_app
 from pds.runtime import Runtime
 from pds.web.openapi import document
-from tests.conftest import record
-from tests.web.live import REDIRECT_URI, Browser, Person, add_person, serve
-from tests.web.test_oauth import SCOPE, authorize, oauth
+from tests.web.live import REDIRECT_URI, Browser, Person
+from tests.web.test_oauth import authorize, oauth
 
 BASE_URI = "urn:pds:openapi"
 FORMATS = FormatChecker()  # the checkers jsonschema has, plus the two it needs extra packages for
@@ -168,44 +166,10 @@ def test_the_served_document_follows_the_settings(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def base(runtime: Runtime, db_url: str, keys_dir: Path) -> Iterator[str]:
-    with serve(runtime, db_url, keys_dir) as url:
-        yield url
-
-
-@pytest.fixture
 def contract(base: str) -> Contract:
     r = requests.get(base + "/openapi.json", timeout=10)
     assert r.status_code == 200 and r.json()["servers"] == [{"url": base}]
     return Contract(r.json())
-
-
-@pytest.fixture
-def app_client(runtime: Runtime) -> dict[str, str]:
-    with runtime.sessions() as s, s.begin():
-        made = ClientService(s).add(
-            name="Diabetes Diary",
-            operator="Example Health Ltd",
-            purpose="Charts your HbA1c over time",
-            redirect_uris=[REDIRECT_URI],
-            scope=SCOPE,
-        )
-        return {"client_id": made.client.client_id, "client_secret": made.secret or ""}
-
-
-@pytest.fixture
-def alice(runtime: Runtime) -> Person:
-    person = add_person(runtime, "Alice Example", "alice@example.org")
-    with runtime.vault() as v:
-        v.sources.ensure("gp", kind="fhir", title="GP")
-        v.sources.ensure("school", kind="oneroster", title="School")
-        v.records.put(
-            [
-                record(person.citizen_id, "alice-hba1c", source="gp", note="HbA1c 52"),
-                record(person.citizen_id, "alice-maths", source="school", category="education"),
-            ]
-        )
-    return person
 
 
 def test_public_endpoints_match(base: str, contract: Contract) -> None:
