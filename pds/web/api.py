@@ -5,22 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy import select
 
-from consent import events, scopes
-from consent.models import Grant, OAuthToken
+from consent import events
 from consent.oauth.context import API_PATH
 from consent.oauth.grants import user_info
+from consent.oauth.resource import Access, GrantBoundValidator, InsufficientScope, PdsResourceProtector
 from consent.readlog import Entry
-from consent.services import GrantNotLive, GrantService
-from consent.tokens import AccessClaims, InvalidToken, TokenVerifier
+from consent.services import GrantService
 from pds.db import run_transaction
-from pds.errors import NotFound, PdsError, ValidationError
+from pds.errors import NotFound, ValidationError
 from pds.vault.models import CATEGORIES
 from pds.vault.records import KIND
 from pds.web import read_db, read_vault, runtime
@@ -28,91 +26,8 @@ from pds.web import read_db, read_vault, runtime
 bp = Blueprint("api", __name__, url_prefix=API_PATH)
 
 
-class BearerError(PdsError):
-    """RFC 6750 s3.1: the error also goes in WWW-Authenticate."""
-
-    status = 401
-    slug = "invalid-token"
-    title = "Invalid token"
-    error = "invalid_token"
-
-    def headers(self) -> dict[str, str]:
-        description = self.detail.replace('"', "'")
-        return {
-            "WWW-Authenticate": f'Bearer realm="pds", error="{self.error}", error_description="{description}"'
-        }
-
-
-class NoCredentials(BearerError):
-    """RFC 6750 s3.1: a request with no token at all gets a challenge without an error code."""
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="pds"'}
-
-
-class InsufficientScope(BearerError):
-    status = 403
-    slug = "insufficient-scope"
-    title = "Insufficient scope"
-    error = "insufficient_scope"
-
-
-@dataclass(frozen=True)
-class Access:
-    claims: AccessClaims
-    grant: Grant
-    categories: list[str]  # what the token's scope and the grant both allow
-
-    @property
-    def citizen_id(self) -> uuid.UUID:
-        return self.grant.citizen_id
-
-    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """The record dates the grant covers, as [since, until)."""
-        g_ = self.grant
-        since = dt.datetime.combine(g_.records_from, dt.time(), dt.UTC) if g_.records_from else None
-        until = (
-            dt.datetime.combine(g_.records_until, dt.time(), dt.UTC) + dt.timedelta(days=1)
-            if g_.records_until
-            else None
-        )
-        return since, until
-
-
 def issuer() -> str:
     return runtime().settings.server.public_url
-
-
-def authorise(audiences: tuple[str, ...] | None = None) -> Access:
-    header = request.headers.get("Authorization", "")
-    kind, _, token = header.partition(" ")
-    if kind.lower() != "bearer" or not token.strip():
-        raise NoCredentials("send an access token: Authorization: Bearer <token>")
-    session = read_db()
-    verifier = TokenVerifier(session, issuer=issuer())
-    claims = None
-    for audience in audiences or (issuer() + API_PATH,):
-        try:
-            claims = verifier.verify(token.strip(), audience=audience)
-            break
-        except InvalidToken as exc:
-            failure = str(exc)
-    if claims is None:
-        raise BearerError(failure)
-    revoked = session.execute(select(OAuthToken.revoked_at).where(OAuthToken.jti == claims.jti)).first()
-    if revoked is None or revoked[0] is not None:
-        raise BearerError("the token has been revoked")
-    if claims.grant_id is None or claims.citizen_id is None:
-        raise InsufficientScope("this token was issued to a system and reads no citizen's records")
-    try:
-        grant = GrantService(session).check_live(
-            claims.grant_id, citizen_id=claims.citizen_id, client_id=claims.client_id
-        )
-    except GrantNotLive:
-        _expire_if_due(claims.grant_id)
-        raise BearerError("the consent behind this token was revoked or has ended") from None
-    allowed = [c for c in scopes.categories_of(claims.scope) if c in grant.category_list]
-    return Access(claims, grant, allowed)
 
 
 def _expire_if_due(grant_id: uuid.UUID) -> None:
@@ -120,10 +35,23 @@ def _expire_if_due(grant_id: uuid.UUID) -> None:
     run_transaction(runtime().sessions, lambda s: GrantService(s).expire_due(grant_id=grant_id))
 
 
+require_token = PdsResourceProtector()
+require_token.register_token_validator(
+    GrantBoundValidator(
+        session=read_db, issuer=issuer, audience=lambda: issuer() + API_PATH, on_grant_not_live=_expire_if_due
+    )
+)
+
+
 def protected(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Every API view: the token, then its grant, checked now; the Access lands on g.access."""
+
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.access = authorise()
+        try:
+            g.access = require_token.acquire_token()
+        except OAuth2Error as error:
+            require_token.raise_error_response(error)
         return view(*args, **kwargs)
 
     return wrapper
@@ -234,9 +162,10 @@ def get_record(record_id: str) -> Response:
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
+@protected
 def userinfo() -> Response:
     """OIDC UserInfo, for tokens with the openid scope."""
-    access = authorise()
+    access: Access = g.access
     if "openid" not in access.claims.scopes:
         raise InsufficientScope("userinfo needs the openid scope")
     _record_read(access, [], {"what": "userinfo"})
