@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -35,6 +38,24 @@ def server() -> PdsAuthorizationServer:
     return current_app.extensions["pds.oauth"]  # type: ignore[no-any-return]
 
 
+def _oauth_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Authlib raises ValueError when a parameter it echoes into an error holds characters RFC 6749
+    s5.2 forbids there (a NUL in response_type, say): that is a bad request, answered as one."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except ValueError:
+            response = jsonify(
+                error="invalid_request", error_description="a parameter holds forbidden characters"
+            )
+            response.status_code = 400
+            return response
+
+    return wrapper
+
+
 def _see_other(response: Response) -> Response:
     """After a form POST, send the browser on with 303, never 302/307 (RFC 9700 s4.12)."""
     if request.method == "POST" and response.status_code in (302, 307):
@@ -43,6 +64,7 @@ def _see_other(response: Response) -> Response:
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
+@_oauth_errors
 def authorize() -> Response | str:
     srv = server()
     try:
@@ -105,22 +127,49 @@ def authorize() -> Response | str:
     )
 
 
+def _unreadable_client_auth() -> Response | None:
+    """An Authorization header Authlib cannot parse is a failed client authentication (RFC 6749
+    s5.2), not a crash: Authlib's Basic parser raises on a header without a space, bad base64 or
+    bytes that are not UTF-8."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    kind, _, credentials = header.strip().partition(" ")
+    try:
+        if kind.lower() != "basic" or ":" in base64.b64decode(credentials.strip(), validate=True).decode():
+            return None if credentials.strip() else _invalid_client()
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return _invalid_client()
+
+
+def _invalid_client() -> Response:
+    response = jsonify(error="invalid_client", error_description="the Authorization header cannot be read")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Basic realm="pds"'
+    return response
+
+
 @bp.post("/oauth/token")
+@_oauth_errors
 def token() -> Response:
-    return server().create_token_response()  # type: ignore[no-any-return]
+    return _unreadable_client_auth() or server().create_token_response()  # type: ignore[no-any-return]
 
 
 @bp.post("/oauth/revoke")
+@_oauth_errors
 def revoke() -> Response:
-    return server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
+    return _unreadable_client_auth() or server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
 
 
 @bp.post("/oauth/introspect")
+@_oauth_errors
 def introspect() -> Response:
-    return server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
+    return _unreadable_client_auth() or server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
 
 
 @bp.post("/oauth/register")
+@_oauth_errors
 def register() -> Response:
     """RFC 7591; a missing or spent initial access token is a 401 (RFC 6750 s3.1)."""
     response = server().create_endpoint_response("client_registration")

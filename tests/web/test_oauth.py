@@ -624,3 +624,44 @@ def test_reads_stay_within_the_grants_record_dates(
         s.execute(update(Grant).values(records_from=dt.date(2025, 1, 1), records_until=dt.date(2025, 12, 31)))
     assert session.get(base + "/api/v1/records").json()["records"] == []
     assert session.get(base + f"/api/v1/records/{listed[0]['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "header", ["null", "Basic", "Basic \u2603", "Basic bm90IGJhc2U2NA", "Basic " + "gICA"]
+)
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+def test_an_unreadable_client_authorization_is_invalid_client_not_a_crash(
+    base: str, header: str, path: str
+) -> None:
+    """Found by fuzzing: Authlib's Basic parser raises on these (no space, bad base64, not UTF-8)."""
+    r = requests.post(
+        base + path,
+        data={"grant_type": "client_credentials", "token": "x"},
+        headers={"Authorization": header.encode("utf-8").decode("latin-1")},
+        timeout=10,
+    )
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/oauth/authorize", {"response_type": "\x00", "client_id": "x"}),
+        ("/oauth/token", {"grant_type": "\x00"}),
+    ],
+)
+def test_forbidden_characters_in_oauth_parameters_are_a_bad_request(
+    base: str, path: str, params: dict
+) -> None:
+    """Found by fuzzing: Authlib refuses to echo a NUL into its error and raised ValueError."""
+    if path == "/oauth/authorize":
+        r = requests.get(base + path, params=params, allow_redirects=False, timeout=10)
+    else:
+        r = requests.post(base + path, data=params, timeout=10)
+    assert r.status_code in (400, 401) and "error" in r.json()
+
+
+@pytest.mark.parametrize("body", [[1, 2], "x", None, {"email": 3}])
+def test_a_json_body_on_a_form_page_is_a_clear_error(base: str, body: object) -> None:
+    r = requests.post(base + "/signin", json=body, timeout=10)
+    assert r.status_code == 400 and "Sign in" in r.text
