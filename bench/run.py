@@ -72,10 +72,20 @@ WORDS = ("patient", "reports", "feeling", "well", "today", "glucose", "reviewed"
          "agreed", "follow", "up", "in", "clinic")
 EPOCH = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
 _STARTED = time.perf_counter()
+_LOADS: list[float] = []  # 1-minute load average at every progress line: shows other work on the machine
 
 
 def log(message: str) -> None:
+    _LOADS.append(os.getloadavg()[0])
     print(f"[{time.perf_counter() - _STARTED:5.0f}s] {message}", file=sys.stderr, flush=True)
+
+
+def load_note() -> str:
+    """The bench alone reaches a load of about 3 (client, database, autovacuum); more means other work."""
+    cpus = os.cpu_count() or 1
+    peak = max(_LOADS, default=0.0)
+    warning = "  OTHER WORK WAS RUNNING: rerun on a quiet machine" if peak > cpus + 2 else ""
+    return f"load: 1-minute load average peaked at {peak:.1f} on {cpus} vCPU.{warning}"
 
 
 # -- workload ------------------------------------------------------------------------------------
@@ -570,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows += memory_rows(bench_memory(plan.memory_sizes))
     title = (f"pds vault benchmark  ({os.cpu_count()} vCPU; interleaved, {plan.reps} reps; "
              f"figures are median [min-max])")
-    print(render(title, rows, [*NOTES, "versions: " + ", ".join(versions)]))
+    print(render(title, rows, [*NOTES, "versions: " + ", ".join(versions), load_note()]))
 
 
 if __name__ == "__main__":
