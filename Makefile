@@ -34,6 +34,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/api_reads.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
