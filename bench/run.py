@@ -68,8 +68,23 @@ SQLITE_PRAGMAS = (  # what pds.db.make_engine sets on every SQLite connection
     "PRAGMA foreign_keys=ON",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
 )
-WORDS = ("patient", "reports", "feeling", "well", "today", "glucose", "reviewed", "diet", "discussed", "plan",
-         "agreed", "follow", "up", "in", "clinic")
+WORDS = (
+    "patient",
+    "reports",
+    "feeling",
+    "well",
+    "today",
+    "glucose",
+    "reviewed",
+    "diet",
+    "discussed",
+    "plan",
+    "agreed",
+    "follow",
+    "up",
+    "in",
+    "clinic",
+)
 EPOCH = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
 _STARTED = time.perf_counter()
 _LOADS: list[float] = []  # 1-minute load average at every progress line: shows other work on the machine
@@ -90,10 +105,21 @@ def load_note() -> str:
 
 # -- workload ------------------------------------------------------------------------------------
 
-_CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                          "code": "laboratory", "display": "Laboratory"}]}]
-_CODE = {"coding": [{"system": "http://snomed.info/sct", "code": "1019431000000105",
-                     "display": "HbA1c level"}], "text": "HbA1c level"}
+_CATEGORY = [
+    {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "laboratory",
+                "display": "Laboratory",
+            }
+        ]
+    }
+]
+_CODE = {
+    "coding": [{"system": "http://snomed.info/sct", "code": "1019431000000105", "display": "HbA1c level"}],
+    "text": "HbA1c level",
+}
 
 
 def _json_len(payload: Any) -> int:
@@ -104,11 +130,20 @@ def _json_len(payload: Any) -> int:
 def _observation(rng: random.Random, sid: str, citizen_id: uuid.UUID, when: dt.datetime) -> dict[str, Any]:
     """A FHIR-like Observation, padded with a note to PAYLOAD_BYTES of JSON."""
     body: dict[str, Any] = {
-        "resourceType": "Observation", "id": sid, "status": "final", "category": _CATEGORY, "code": _CODE,
+        "resourceType": "Observation",
+        "id": sid,
+        "status": "final",
+        "category": _CATEGORY,
+        "code": _CODE,
         "subject": {"reference": f"Patient/{citizen_id}"},
-        "effectiveDateTime": when.isoformat(), "issued": when.isoformat(),
-        "valueQuantity": {"value": round(rng.uniform(30, 110), 1), "unit": "mmol/mol",
-                          "system": "http://unitsofmeasure.org", "code": "mmol/mol"},
+        "effectiveDateTime": when.isoformat(),
+        "issued": when.isoformat(),
+        "valueQuantity": {
+            "value": round(rng.uniform(30, 110), 1),
+            "unit": "mmol/mol",
+            "system": "http://unitsofmeasure.org",
+            "code": "mmol/mol",
+        },
         "performer": [{"display": "Riverside Surgery (benchmark)"}],
     }
     room = PAYLOAD_BYTES - _json_len(body) - len(',"note":[{"text":""}]')
@@ -150,10 +185,18 @@ def floor_batches(batches: list[list[NewRecord]], source_id: int, *, sqlite: boo
         now = dt.datetime.now(dt.UTC)
         rows = []
         for r in batch:
-            row = {"id": uuid7(), "citizen_id": r.citizen_id, "category": r.category, "kind": r.kind,
-                   "source_id": source_id, "source_record_id": r.source_record_id, "version": r.version,
-                   "occurred_at": r.occurred_at, "received_at": now,
-                   "payload": os.urandom(_json_len(r.payload) + SEAL_OVERHEAD)}
+            row = {
+                "id": uuid7(),
+                "citizen_id": r.citizen_id,
+                "category": r.category,
+                "kind": r.kind,
+                "source_id": source_id,
+                "source_record_id": r.source_record_id,
+                "version": r.version,
+                "occurred_at": r.occurred_at,
+                "received_at": now,
+                "payload": os.urandom(_json_len(r.payload) + SEAL_OVERHEAD),
+            }
             values = tuple(row[c] for c in COLUMNS)
             rows.append(tuple(map(_sqlite_value, values)) if sqlite else values)
         out.append(rows)
@@ -176,8 +219,10 @@ def prepare_database(url: str, keys_dir: Path) -> tuple[list[uuid.UUID], int]:
         runtime.check()
         with runtime.vault() as v:
             source_id = v.sources.ensure(SOURCE, kind="fhir", title="Benchmark GP system").id
-            citizens = [v.citizens.add(name=f"Bench Citizen {i}", date_of_birth="1980-01-01").id
-                        for i in range(CITIZENS)]
+            citizens = [
+                v.citizens.add(name=f"Bench Citizen {i}", date_of_birth="1980-01-01").id
+                for i in range(CITIZENS)
+            ]
         create_floor_table(runtime.engine)
     finally:
         runtime.close()
@@ -449,8 +494,10 @@ def bench_memory(sizes: Sequence[int]) -> dict[int, float]:
         done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         child = json.loads(done.stdout.strip().splitlines()[-1])
         peaks[n] = child["peak_mib"]
-        log(f"memory: {n:,} records: peak RSS {peaks[n]:.1f} MiB (VmHWM {child['hwm_mib']:.1f} MiB), "
-            f"{child['records_per_s']:,.0f} rec/s")
+        log(
+            f"memory: {n:,} records: peak RSS {peaks[n]:.1f} MiB (VmHWM {child['hwm_mib']:.1f} MiB), "
+            f"{child['records_per_s']:,.0f} rec/s"
+        )
     return peaks
 
 
@@ -475,8 +522,13 @@ def _percentile(values: Sequence[float], q: int) -> float:
 
 def ingest_row(db: str, n: int, r: Ingest) -> list[str]:
     ratio = statistics.median(r.ratios)
-    return [db, f"ingest {_count(n)} x 1 KB rec/s", _spread(r.vault, ",.0f"), _spread(r.floor, ",.0f"),
-            f"{_spread(r.ratios, '.2f')} (>= {INGEST_TARGET:.2f}) {_verdict(ratio >= INGEST_TARGET)}"]
+    return [
+        db,
+        f"ingest {_count(n)} x 1 KB rec/s",
+        _spread(r.vault, ",.0f"),
+        _spread(r.floor, ",.0f"),
+        f"{_spread(r.ratios, '.2f')} (>= {INGEST_TARGET:.2f}) {_verdict(ratio >= INGEST_TARGET)}",
+    ]
 
 
 def get_rows(db: str, vault_us: list[float], floor_us: list[float]) -> list[list[str]]:
@@ -493,16 +545,22 @@ def memory_rows(peaks: dict[int, float]) -> list[list[str]]:
     growth = peaks[large] / peaks[small]
     return [
         ["sqlite", f"peak RSS, {_count(small)} streamed MiB", f"{peaks[small]:.1f}", "-", "-"],
-        ["sqlite", f"peak RSS, {_count(large)} streamed MiB", f"{peaks[large]:.1f}", "-",
-         f"{growth:.2f} of {_count(small)} (<= {MEMORY_TARGET:.2f}) {_verdict(growth <= MEMORY_TARGET)}"],
+        [
+            "sqlite",
+            f"peak RSS, {_count(large)} streamed MiB",
+            f"{peaks[large]:.1f}",
+            "-",
+            f"{growth:.2f} of {_count(small)} (<= {MEMORY_TARGET:.2f}) {_verdict(growth <= MEMORY_TARGET)}",
+        ],
     ]
 
 
 def render(title: str, rows: list[list[str]], notes: list[str]) -> str:
     header = ["database", "measure", "pds vault", "floor (bare driver)", "ratio (target)"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [title] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                       for r in [header, *rows]]
+    lines = [title] + [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    ]
     return "\n".join([*lines, "", *notes])
 
 
@@ -574,12 +632,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             db_rows, version = bench_database(name, plan, Path(tmp))
         rows += db_rows
         versions.append(version)
-    versions += [f"Python {sys.version.split()[0]}", f"SQLAlchemy {sqlalchemy.__version__}",
-                 f"psycopg {psycopg.__version__}"]
+    versions += [
+        f"Python {sys.version.split()[0]}",
+        f"SQLAlchemy {sqlalchemy.__version__}",
+        f"psycopg {psycopg.__version__}",
+    ]
     if "sqlite" in plan.databases:
         rows += memory_rows(bench_memory(plan.memory_sizes))
-    title = (f"pds vault benchmark  ({os.cpu_count()} vCPU; interleaved, {plan.reps} reps; "
-             f"figures are median [min-max])")
+    title = (
+        f"pds vault benchmark  ({os.cpu_count()} vCPU; interleaved, {plan.reps} reps; "
+        f"figures are median [min-max])"
+    )
     print(render(title, rows, [*NOTES, "versions: " + ", ".join(versions), load_note()]))
 
 

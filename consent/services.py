@@ -26,6 +26,10 @@ class GrantNotLive(Exception):
     """The grant behind a token was revoked, has expired, or never covered this."""
 
 
+class TokenRevoked(Exception):
+    """The token is unknown here, or was revoked."""
+
+
 class GrantService:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -164,15 +168,20 @@ class GrantService:
             )
         return len(due)
 
-    def check_live(self, grant_id: uuid.UUID, *, citizen_id: uuid.UUID, client_id: str) -> Grant:
-        """The grant a read relies on, if it is live now and belongs to this citizen and client."""
-        grant = self.session.get(Grant, grant_id)
-        if (
-            grant is None
-            or grant.citizen_id != citizen_id
-            or grant.client_id != client_id
-            or not grant.is_live(utcnow())
-        ):
+    def check_for_read(
+        self, *, jti: str, grant_id: uuid.UUID, citizen_id: uuid.UUID, client_id: str
+    ) -> Grant:
+        """What every read must hold: the token is not revoked, and its grant is live now and is this
+        citizen's grant to this client. One query, as every read pays for it."""
+        row = self.session.execute(
+            select(Grant, OAuthToken.revoked_at)
+            .join(OAuthToken, OAuthToken.grant_id == Grant.id)
+            .where(OAuthToken.jti == jti, Grant.id == grant_id)
+        ).first()
+        if row is None or row[1] is not None:
+            raise TokenRevoked(jti)
+        grant: Grant = row[0]
+        if grant.citizen_id != citizen_id or grant.client_id != client_id or not grant.is_live(utcnow()):
             raise GrantNotLive(str(grant_id))
         return grant
 

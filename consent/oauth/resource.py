@@ -17,12 +17,11 @@ from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import scopes
-from consent.models import Grant, OAuthToken
-from consent.services import GrantNotLive, GrantService
+from consent.models import Grant
+from consent.services import GrantNotLive, GrantService, TokenRevoked
 from consent.tokens import AccessClaims, InvalidToken, TokenVerifier
 from pds.errors import PdsError
 
@@ -105,28 +104,26 @@ class GrantBoundValidator(BearerTokenValidator):
 
     def validate_token(self, token: Access, scopes_needed: Any, request: Any) -> None:
         claims = token.claims
-        # 1. issued by us and not revoked since
         session = self.session()
-        revoked = session.execute(select(OAuthToken.revoked_at).where(OAuthToken.jti == claims.jti)).first()
-        if revoked is None or revoked[0] is not None:
-            raise InvalidTokenError(description="the token has been revoked")
-        # 2. it carries a citizen's grant (a system's client-credentials token reads no vault)
+        # 1. it carries a citizen's grant (a system's client-credentials token reads no vault)
         if claims.grant_id is None or claims.citizen_id is None:
-            raise InsufficientScopeError(
-                description="this token was issued to a system and reads no citizen's records"
-            )
-        # 3. the grant is live now
+            raise InsufficientScopeError(description=SYSTEM_TOKEN)
+        # 2. issued by us and not revoked since; 3. its grant is live now, this citizen's, this client's
         try:
-            token.grant = GrantService(session).check_live(
-                claims.grant_id, citizen_id=claims.citizen_id, client_id=claims.client_id
+            grant = GrantService(session).check_for_read(
+                jti=claims.jti,
+                grant_id=claims.grant_id,
+                citizen_id=claims.citizen_id,
+                client_id=claims.client_id,
             )
+        except TokenRevoked:
+            raise InvalidTokenError(description="the token has been revoked") from None
         except GrantNotLive:
             self.on_grant_not_live(claims.grant_id)
-            raise InvalidTokenError(
-                description="the consent behind this token was revoked or has ended"
-            ) from None
+            raise InvalidTokenError(description=GRANT_NOT_LIVE) from None
+        token.grant = grant
         # 4. what the token's scope and the grant both allow
-        token.categories = [c for c in scopes.categories_of(claims.scope) if c in token.grant.category_list]
+        token.categories = [c for c in scopes.categories_of(claims.scope) if c in grant.category_list]
         for needed in scopes_needed or []:
             if needed not in claims.scopes:
                 raise InsufficientScopeError(description=f"this needs the {needed} scope")
