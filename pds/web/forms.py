@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import DateField, EmailField, PasswordField, SelectField
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+MAX_GRANT_DAYS = 366  # as consent.services allows
 
 DURATIONS = [
     SelectChoice("30", "30 days"),
@@ -34,3 +38,15 @@ class SignInForm(Form):
 
 class ConsentForm(Form):
     duration = SelectField("For how long", choices=DURATIONS, default="90")
+    ends_on = DateField("Or until a date you choose (the last day it may read)", validators=[Optional()])
+
+    def validate_ends_on(self, field: DateField) -> None:
+        today = dt.datetime.now(dt.UTC).date()
+        if field.data is not None and not today <= field.data < today + dt.timedelta(days=MAX_GRANT_DAYS):
+            raise ValidationError("Choose a date from today and within a year")
+
+    def ends_at(self) -> dt.datetime:
+        """When the grant ends: the end of the chosen day, or now plus the chosen duration."""
+        if self.ends_on.data is not None:
+            return dt.datetime.combine(self.ends_on.data + dt.timedelta(days=1), dt.time(), dt.UTC)
+        return dt.datetime.now(dt.UTC) + dt.timedelta(days=int(self.duration.data or "90"))

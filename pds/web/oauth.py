@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -27,7 +26,6 @@ from consent.oauth.context import Subject
 from consent.oauth.grants import requested_resource
 from consent.oauth.server import PdsAuthorizationServer
 from consent.services import GrantService
-from pds.db import utcnow
 from pds.web import db, signed_in_citizen
 from pds.web.forms import ConsentForm
 
@@ -102,20 +100,19 @@ def authorize() -> Response | str:
         chosen = [c for c in request.form.getlist("categories") if c in asked_categories]
         others = [s for s in asked if s not in scopes.CATEGORY_SCOPES]
         approved = scopes.join(others + scopes.scopes_for_categories(chosen))
-        days = int(form.duration.data or "90")
         created = grants.create(
             citizen_id=citizen_id,
             client_id=client.client_id,
             categories=chosen,
             scope=approved,
             purpose=client.purpose,
-            ends_at=utcnow() + dt.timedelta(days=days),
+            ends_at=form.ends_at(),
             actor=f"citizen:{citizen_id}",
         )
         subject = Subject(citizen_id, created.id, approved, resource, auth_time)
         return _see_other(srv.create_authorization_response(grant_user=subject, grant=grant))
 
-    return render_template(
+    page = render_template(
         "consent.html",
         client=client,
         form=form,
@@ -125,6 +122,7 @@ def authorize() -> Response | str:
         scope_categories=scopes.CATEGORY_SCOPES,
         plain_words=scopes.PLAIN_WORDS,
     )
+    return Response(page, status=400 if request.method == "POST" else 200)  # a POST here failed validation
 
 
 def _unreadable_client_auth() -> Response | None:

@@ -89,10 +89,12 @@ class Browser:
         allow: bool = True,
         categories: list[str] | None = None,
         duration: str = "90",
+        ends_on: str = "",
     ) -> requests.Response:
         data: dict[str, object] = {
             "csrf_token": self.csrf(page.text),
             "duration": duration,
+            "ends_on": ends_on,
             "decision": "allow" if allow else "deny",
         }
         # as a browser would: the boxes stay ticked unless the citizen unticks them

@@ -665,3 +665,25 @@ def test_forbidden_characters_in_oauth_parameters_are_a_bad_request(
 def test_a_json_body_on_a_form_page_is_a_clear_error(base: str, body: object) -> None:
     r = requests.post(base + "/signin", json=body, timeout=10)
     assert r.status_code == 400 and "Sign in" in r.text
+
+
+def test_the_citizen_chooses_when_the_grant_ends(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    url, _ = oauth(base, app_client).create_authorization_url(
+        base + "/oauth/authorize", code_verifier=generate_token(48)
+    )
+    last_day = dt.date.today() + dt.timedelta(days=10)
+    too_late = browser.decide(
+        url, browser.open(url), ends_on=(dt.date.today() + dt.timedelta(days=400)).isoformat()
+    )
+    assert too_late.status_code == 400 and "within a year" in too_late.text
+    with runtime.sessions() as s:
+        assert s.scalars(select(Grant)).all() == []  # nothing granted by the refused form
+    answer = browser.decide(url, browser.open(url), ends_on=last_day.isoformat())
+    assert answer.status_code == 303
+    with runtime.sessions() as s:
+        grant = s.scalars(select(Grant)).one()
+    assert grant.ends_at == dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), dt.UTC)
