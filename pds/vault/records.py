@@ -12,10 +12,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import ARRAY, String, and_, bindparam, cast, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from pds.db import one_of, utcnow, uuid7
+from pds.db import utcnow, uuid7
 from pds.errors import NotFound, ValidationError
 from pds.settings import VaultSettings
 from pds.vault import crypto
@@ -195,15 +195,11 @@ class RecordService:
         for r in records:
             by_source.setdefault(sources[r.source], set()).add(r.source_record_id)
         found = {}
-        c = _RECORDS.c
+        postgres = self.session.get_bind().dialect.name == "postgresql"
         for source_id, ids in by_source.items():
             for chunk in _chunks(list(ids)):
-                rows = self.session.execute(
-                    select(c.source_record_id, c.id, c.citizen_id, c.version).where(
-                        c.source_id == source_id, one_of(self.session, c.source_record_id, chunk)
-                    )
-                )
-                for source_record_id, row_id, citizen_id, version in rows:
+                stmt = _lookup_each(source_id, chunk) if postgres else _lookup_in(source_id, chunk)
+                for source_record_id, row_id, citizen_id, version in self.session.execute(stmt):
                     found[(source_id, source_record_id)] = (row_id, citizen_id, version)
         return found
 
@@ -328,6 +324,28 @@ def _latest_per_source_record(records: Sequence[NewRecord]) -> dict[tuple[str, s
         if key not in best or r.version > records[best[key]].version:
             best[key] = i
     return best
+
+
+def _lookup_in(source_id: int, source_record_ids: list[str]) -> Any:
+    c = _RECORDS.c
+    return select(c.source_record_id, c.id, c.citizen_id, c.version).where(
+        c.source_id == source_id, c.source_record_id.in_(source_record_ids)
+    )
+
+
+def _lookup_each(source_id: int, source_record_ids: list[str]) -> Any:
+    """PostgreSQL: one index probe per id (a LATERAL join over the array). Before the table is
+    analysed the planner reads `source_id = ?` as a few hundred rows and filters a whole source's
+    rows against the list, which costs more with every batch stored."""
+    c = _RECORDS.c
+    wanted = func.unnest(cast(source_record_ids, ARRAY(String()))).table_valued("sid").render_derived("k")
+    one = (
+        select(c.source_record_id, c.id, c.citizen_id, c.version)
+        .where(c.source_id == source_id, c.source_record_id == wanted.c.sid)
+        .limit(1)
+        .lateral("r")
+    )
+    return select(one).select_from(wanted).join(one, true())
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
