@@ -288,7 +288,17 @@ class PdsOpenIDCode(OpenIDCode):
         }
 
     def generate_user_info(self, user: Subject, scope: str) -> UserInfo:
-        return user_info(self.ctx.session(), self.ctx.provider, user.citizen_id, scope)
+        info = user_info(self.ctx.session(), self.ctx.provider, user.citizen_id, scope)
+        if "profile" in scope.split():  # name and email leave in the id_token: a read like any other
+            events.append_event(
+                self.ctx.session(),
+                events.RECORDS_READ,
+                actor="oauth:id_token",
+                citizen_id=user.citizen_id,
+                grant_id=user.grant_id,
+                details={"what": "profile", "claims": sorted(k for k in info if k != "sub")},
+            )
+        return info
 
 
 def user_info(session: Session, provider: KeyProvider, citizen_id: Any, scope: str) -> UserInfo:

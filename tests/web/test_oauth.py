@@ -498,7 +498,9 @@ def test_bad_registrations_are_refused(base: str, runtime: Runtime, change: dict
     assert r.status_code == 400 and r.json()["error"] == error
 
 
-def test_id_token_verifies_with_the_published_keys(base: str, app_client: dict, alice: Person) -> None:
+def test_id_token_verifies_with_the_published_keys(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
     from joserfc import jwt as jose_jwt
     from joserfc.jwk import KeySet
 
@@ -511,6 +513,9 @@ def test_id_token_verifies_with_the_published_keys(base: str, app_client: dict, 
     assert claims["iss"] == base and claims["aud"] == [app_client["client_id"]]
     assert claims["sub"] == str(alice.citizen_id) and claims["nonce"] == "n-0S6_WzA2Mj"
     assert claims["name"] == "Alice Example"
+    with runtime.sessions() as s:  # the name and email it carried are in the ledger
+        actors = s.scalars(select(LedgerEvent.actor).where(LedgerEvent.type == "records.read")).all()
+    assert "oauth:id_token" in actors
     info = session.get(base + "/api/v1/userinfo").json()
     assert info == {"sub": str(alice.citizen_id), "name": "Alice Example", "email": "alice@example.org"}
 
