@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import re
 import uuid
@@ -66,9 +67,13 @@ class StoredRecord:
     version: int
     occurred_at: dt.datetime
     received_at: dt.datetime
-    payload: dict[str, Any]
+    payload_json: bytes  # the payload as stored: compact JSON of an object
 
-    def to_json(self) -> dict[str, Any]:
+    @functools.cached_property
+    def payload(self) -> dict[str, Any]:
+        return dict(json.loads(self.payload_json))
+
+    def _meta(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
             "citizen_id": str(self.citizen_id),
@@ -79,8 +84,15 @@ class StoredRecord:
             "version": self.version,
             "occurred_at": self.occurred_at.isoformat(),
             "received_at": self.received_at.isoformat(),
-            "payload": self.payload,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._meta(), "payload": self.payload}
+
+    def to_json_bytes(self) -> bytes:
+        """The same object as to_json, serialised, with the stored payload spliced in unparsed."""
+        meta = json.dumps(self._meta(), separators=(",", ":"), ensure_ascii=False).encode()
+        return meta[:-1] + b',"payload":' + self.payload_json + b"}"
 
 
 @dataclass
@@ -280,7 +292,7 @@ class RecordService:
             version=row.version,
             occurred_at=row.occurred_at,
             received_at=row.received_at,
-            payload=json.loads(clear),
+            payload_json=clear,
         )
 
     def _source_name(self, source_id: int) -> str:

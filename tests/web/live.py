@@ -40,6 +40,7 @@ def serve(runtime: Runtime, db_url: str, keys_dir) -> Iterator[str]:  # type: ig
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        app.extensions["pds"].close()  # no connection of this server outlives it
 
 
 @dataclass
