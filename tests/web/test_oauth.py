@@ -51,6 +51,15 @@ def authorize(
     return token, verifier
 
 
+def connected(base: str, client: dict[str, str], person: Person) -> tuple[OAuth2Session, Browser]:
+    """The usual start: the citizen signs in and allows the app everything it asks for."""
+    browser = Browser(base)
+    browser.sign_in(person)
+    session = oauth(base, client)
+    authorize(base, session, browser)
+    return session, browser
+
+
 def test_app_reads_records_after_the_citizen_allows(base: str, app_client: dict, alice: Person) -> None:
     browser = Browser(base)
     browser.sign_in(alice)
@@ -331,10 +340,7 @@ def test_revoking_the_grant_stops_the_very_next_request(
 ) -> None:
     from consent.services import GrantService
 
-    browser = Browser(base)
-    browser.sign_in(alice)
-    session = oauth(base, app_client)
-    authorize(base, session, browser)
+    session, _ = connected(base, app_client, alice)
     assert session.get(base + "/api/v1/records").status_code == 200
     with runtime.sessions() as s, s.begin():
         (grant,) = GrantService(s).for_citizen(alice.citizen_id)
@@ -351,10 +357,7 @@ def test_revoking_the_grant_stops_the_very_next_request(
 
 
 def test_an_expired_grant_stops_reads(base: str, app_client: dict, alice: Person, runtime: Runtime) -> None:
-    browser = Browser(base)
-    browser.sign_in(alice)
-    session = oauth(base, app_client)
-    authorize(base, session, browser)
+    session, _ = connected(base, app_client, alice)
     with runtime.sessions() as s, s.begin():
         s.execute(update(Grant).values(ends_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     assert session.get(base + "/api/v1/records").status_code == 401
@@ -369,10 +372,7 @@ def test_one_citizens_token_never_reaches_another_citizens_records(
     bob = add_person(runtime, "Bob Example", "bob@example.org")
     with runtime.vault() as v:
         (bobs,) = v.records.put([record(bob.citizen_id, "bob-secret", source="gp")]).stored
-    browser = Browser(base)
-    browser.sign_in(alice)
-    session = oauth(base, app_client)
-    authorize(base, session, browser)
+    session, _ = connected(base, app_client, alice)
     assert "bob-secret" not in session.get(base + "/api/v1/records").text
     assert session.get(base + f"/api/v1/records/{bobs}").status_code == 404
 
@@ -525,10 +525,7 @@ def test_rotated_signing_keys_stay_published_until_their_tokens_expire(
 ) -> None:
     from consent.signing import SigningKeys
 
-    browser = Browser(base)
-    browser.sign_in(alice)
-    session = oauth(base, app_client)
-    authorize(base, session, browser)
+    session, browser = connected(base, app_client, alice)
     old_kid = requests.get(base + "/oauth/jwks", timeout=10).json()["keys"][0]["kid"]
     with runtime.sessions() as s, s.begin():
         new_kid, retired = SigningKeys(s, provider=runtime.provider).rotate()
@@ -595,10 +592,7 @@ def test_malformed_oauth_requests_never_get_a_500(base: str, app_client: dict, p
     ],
 )
 def test_bad_record_queries_name_the_field(base: str, app_client: dict, alice: Person, query: str) -> None:
-    browser = Browser(base)
-    browser.sign_in(alice)
-    session = oauth(base, app_client)
-    authorize(base, session, browser)
+    session, _ = connected(base, app_client, alice)
     r = session.get(base + "/api/v1/records?" + query)
     assert r.status_code == 422, r.text
     assert r.headers["Content-Type"] == "application/problem+json"
@@ -619,10 +613,7 @@ def test_asking_for_more_than_was_granted_asks_again(base: str, app_client: dict
 def test_reads_stay_within_the_grants_record_dates(
     base: str, app_client: dict, alice: Person, runtime: Runtime
 ) -> None:
-    browser = Browser(base)
-    browser.sign_in(alice)
-    session = oauth(base, app_client)
-    authorize(base, session, browser)
+    session, _ = connected(base, app_client, alice)
     listed = session.get(base + "/api/v1/records").json()["records"]
     assert listed  # the demo records are dated 2026-01-01
     with runtime.sessions() as s, s.begin():  # the citizen limited the grant to records of 2025
