@@ -25,6 +25,8 @@ from pds.vault.crypto import KeyProvider
 ALG = "ES256"  # P-256 verifies faster than Ed25519 with this OpenSSL (performance-floors.md s5)
 MAX_SIGNED_LIFETIME = dt.timedelta(minutes=10)  # the longest-lived JWT pds signs (access and id tokens)
 JWKS_GRACE = MAX_SIGNED_LIFETIME + dt.timedelta(minutes=5)  # clock skew on top
+# Unwrapped private keys by kid: a kid never changes its key, and the process holds the KEKs anyway.
+_UNWRAPPED: dict[str, ec.EllipticCurvePrivateKey] = {}
 
 
 def _context(kid: str) -> bytes:
@@ -80,9 +82,12 @@ class SigningKeys:
         row = self._active_row()
         if row is None:
             raise KeyMissing("no token signing key: run `pds init`")
-        pem = self.provider.unwrap(row.kek_id, row.private_key, _context(row.kid))
-        key = serialization.load_pem_private_key(pem, password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        key = _UNWRAPPED.get(row.kid)  # a token response signs twice (access and id token): unwrap once
+        if key is None:
+            pem = self.provider.unwrap(row.kek_id, row.private_key, _context(row.kid))
+            loaded = serialization.load_pem_private_key(pem, password=None)
+            assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+            key = _UNWRAPPED[row.kid] = loaded
         return ActiveKey(row.kid, key)
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
