@@ -20,7 +20,7 @@ from pds.errors import ValidationError
 
 SECRET_BYTES = 32  # 256-bit client secrets: high entropy, so a plain SHA-256 hash suffices to store them
 INITIAL_ACCESS_TOKEN_TTL = dt.timedelta(days=7)
-LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")  # where plain http is allowed (RFC 8252 s7.3)
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
@@ -40,7 +40,7 @@ def check_redirect_uri(uri: str, field: str = "redirect_uris") -> str:
         raise ValidationError(f"{uri!r} is not a URL", field=field) from None
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise ValidationError(f"{uri!r} must be an absolute https URL", field=field)
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise ValidationError(f"{uri!r}: plain http is allowed only on loopback", field=field)
     if parts.fragment or "@" in parts.netloc:
         raise ValidationError(f"{uri!r} must have no fragment and no user info", field=field)

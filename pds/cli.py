@@ -181,7 +181,7 @@ def keys_list(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def keys_rotate(ctx: Context) -> None:
     from pds.db import session_scope
-    from pds.vault.keys import kek_usage, rewrap_data_keys
+    from pds.vault.keys import check_keys, kek_usage, rewrap_data_keys
 
     runtime = ctx.runtime()
     provider = runtime.provider
@@ -191,8 +191,6 @@ def keys_rotate(ctx: Context) -> None:
         click.echo(f"rewrapping to {provider.active_kek_id()}, the newest key in the environment")
     with session_scope(runtime.sessions) as session:
         todo = sum(n for k, n in kek_usage(session).items() if k != provider.active_kek_id())
-        from pds.vault.keys import check_keys
-
         check_keys(session, provider)
     with progress(todo, "rewrapping data keys") as bar:
         done = rewrap_data_keys(runtime.sessions, provider, progress=bar.update)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, DateTime, any_, cast, event, inspect
+from sqlalchemy import ARRAY, DateTime, any_, cast, event
 from sqlalchemy.engine import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -115,11 +115,6 @@ def one_of(session: Session, column: Any, values: list[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(cast(values, ARRAY(column.type)))
     return column.in_(values)
-
-
-def has_tables(engine: Engine, *names: str) -> bool:
-    existing = set(inspect(engine).get_table_names())
-    return all(n in existing for n in names)
 
 
 def uuid7() -> uuid.UUID:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -151,9 +151,6 @@ class CitizenService:
         stmt = select(Citizen).order_by(Citizen.created_at, Citizen.id).execution_options(yield_per=200)
         for citizen in self.session.scalars(stmt):
             yield self._profile(citizen)
-
-    def count(self) -> int:
-        return int(self.session.scalar(select(func.count()).select_from(Citizen)) or 0)
 
     def erase(self, citizen_id: uuid.UUID) -> Erasure:
         """Crypto-shred a citizen: destroy their data keys, delete their records and identifiers.
