@@ -1,17 +1,37 @@
-"""The ledger hook: every consent event and every read is appended here, in the caller's transaction.
+"""Every consent event, read, delivery and erasure goes into the ledger here, in the caller's transaction.
 
-One function, so the tamper-evident ledger can replace the plain table behind it.
+This is where the ledger meets the vault. A leaf names its citizen only by a pseudonym, HMAC-SHA-256
+under a key of that citizen's, and holds its details only as SHA-256(salt || details). The pseudonym key
+and the salted details are sealed under the citizen's data key, so erasing the citizen (destroying that
+key) leaves their leaves in the tree, verifiable, and linked to no one.
+
+The key provider comes from the session (`session.info["pds.provider"]`, set by the Runtime's session
+factory), so every caller that has a session can write to the ledger without passing keys around.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import json
+import os
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from consent.models import LedgerEvent
+from consent.ledger import store
+from consent.ledger.canonical import canonical_json
+from consent.ledger.models import LedgerDetail, LedgerEntry, LedgerSubjectKey
+from pds.db import utcnow
+from pds.errors import Erased, KeyMissing
+from pds.vault import crypto
+from pds.vault.keys import DataKeys
+from pds.vault.records import NewRecord
 
 GRANT_CREATED = "consent.grant.created"
 GRANT_NARROWED = "consent.grant.narrowed"
@@ -22,7 +42,35 @@ TOKEN_REUSE = "consent.token.reuse_detected"  # noqa: S105 (an event name, not a
 CODE_REPLAY = "consent.code.replayed"
 RECORDS_READ = "records.read"
 RECORDS_EXPORTED = "records.exported"
+RECORDS_DELIVERED = "records.delivered"
 CITIZEN_ERASED = "citizen.erased"
+GRANT_EVENTS = (GRANT_CREATED, GRANT_NARROWED, GRANT_REVOKED, GRANT_EXPIRED)
+
+PROVIDER_INFO_KEY = "pds.provider"
+SALT_BYTES = 32
+SUBJECT_KEY_CATEGORY = "ledger:subject-key"
+DETAIL_CATEGORY = "ledger:detail"
+PSEUDONYM_DOMAIN = b"pds/ledger/subject/v1:"
+
+# Pseudonyms by data key id; the data key row is read (and so an erasure seen) on every use.
+_PSEUDONYMS: dict[int, bytes] = {}
+
+
+@dataclass(frozen=True)
+class Event:
+    event_type: str
+    actor: str
+    citizen_id: uuid.UUID | None = None
+    grant_id: uuid.UUID | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    position: int
+    leaf: bytes
+    leaf_hash: bytes
 
 
 def append_event(
@@ -32,15 +80,194 @@ def append_event(
     actor: str,
     citizen_id: uuid.UUID | None = None,
     grant_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-) -> LedgerEvent:
-    event = LedgerEvent(
-        type=event_type,
-        actor=actor,
-        citizen_id=citizen_id,
-        grant_id=grant_id,
-        details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
-    )
-    session.add(event)
-    session.flush()
-    return event
+    details: Mapping[str, Any] | None = None,
+) -> Recorded:
+    (recorded,) = append_events(session, [Event(event_type, actor, citizen_id, grant_id, details or {})])
+    return recorded
+
+
+def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
+    """Append events in order; all or nothing, with the caller's transaction.
+
+    Raises Erased if an event is about a citizen whose keys are destroyed: nothing can be said of
+    them that they could read, so nothing is written.
+    """
+    if not batch:
+        return []
+    provider = _provider(session)
+    store.lock(session)  # before the subject keys: two first events of one citizen must not race
+    keys = DataKeys(session, provider=provider)
+    citizens = {e.citizen_id for e in batch if e.citizen_id is not None}
+    live = keys.preload(citizens)
+    if citizens - live:
+        gone = sorted(citizens - live)[0]
+        raise Erased(f"citizen {gone} has been erased: nothing more is recorded about them")
+    pseudonyms = {cid: _pseudonym(session, keys.active(cid)) for cid in citizens}
+
+    now = utcnow()
+    pending, bodies = [], []
+    for e in batch:
+        salt = os.urandom(SALT_BYTES)
+        details = canonical_json(_plain(_describe(e)))
+        commitment = hashlib.sha256(salt + details).digest()
+        subject = pseudonyms[e.citizen_id] if e.citizen_id is not None else None
+        pending.append(store.PendingLeaf(e.event_type, store.time_us(e.at or now), subject, commitment))
+        bodies.append(salt + details)
+    appended = store.append(session, pending)
+
+    rows = []
+    for e, a, body in zip(batch, appended, bodies, strict=True):
+        if e.citizen_id is not None:
+            body = crypto.seal(
+                keys.active(e.citizen_id), body, row_id=uuid.UUID(int=a.position), category=DETAIL_CATEGORY
+            )
+        rows.append({"position": a.position, "citizen_id": e.citizen_id, "body": body})
+    session.execute(insert(LedgerDetail), rows)
+    return [Recorded(a.position, a.leaf, a.leaf_hash) for a in appended]
+
+
+def deliveries(records: Sequence[NewRecord], *, actor: str) -> list[Event]:
+    """One delivery entry per citizen and source in a batch: how many records, and a digest of them."""
+    groups: dict[tuple[uuid.UUID, str], list[NewRecord]] = {}
+    for r in records:
+        groups.setdefault((r.citizen_id, r.source), []).append(r)
+    out = []
+    for (citizen_id, source), items in groups.items():
+        digest = hashlib.sha256()
+        for r in items:
+            line = [r.source_record_id, r.version, r.kind, r.occurred_at.isoformat(), r.payload]
+            digest.update(
+                json.dumps(line, sort_keys=True, separators=(",", ":"), default=str).encode() + b"\n"
+            )
+        kinds: dict[str, int] = {}
+        for r in items:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        details = {"source": source, "count": len(items), "kinds": kinds, "digest": digest.hexdigest()}
+        out.append(Event(RECORDS_DELIVERED, actor, citizen_id, details=details))
+    return out
+
+
+def pseudonym(session: Session, citizen_id: uuid.UUID) -> bytes | None:
+    """The citizen's pseudonym in the ledger, or None if nothing has been recorded about them yet."""
+    keys = DataKeys(session, provider=_provider(session))
+    return _pseudonym(session, keys.active(citizen_id), create=False)
+
+
+def open_details(
+    session: Session, citizen_id: uuid.UUID | None, position: int, body: bytes
+) -> tuple[bytes, dict[str, Any]]:
+    """The salt and details of one entry (unsealed with the citizen's data key when it names one)."""
+    if citizen_id is not None:
+        keys = DataKeys(session, provider=_provider(session))
+        body = crypto.open_sealed(
+            keys.for_ciphertext(body), body, row_id=uuid.UUID(int=position), category=DETAIL_CATEGORY
+        )
+    return body[:SALT_BYTES], json.loads(body[SALT_BYTES:])
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One entry about a citizen, opened: what happened, and the salt that proves the leaf says so."""
+
+    position: int
+    seq: int
+    leaf: bytes
+    event: str
+    time: dt.datetime
+    details: dict[str, Any]
+    salt: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.position,
+            "seq": self.seq,
+            "event": self.event,
+            "time": self.time.isoformat(),
+            "details": self.details,
+            "leaf": self.leaf.decode(),
+            "salt": self.salt.hex(),
+        }
+
+
+def history(
+    session: Session, citizen_id: uuid.UUID, *, after: int = -1, limit: int = 100
+) -> list[HistoryItem]:
+    """The citizen's own entries in their sequence, from after `after`, with the details opened."""
+    subject = pseudonym(session, citizen_id)
+    if subject is None:
+        return []
+    e, d = LedgerEntry.__table__.c, LedgerDetail.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        select(e.position, e.subject_seq, e.leaf, d.body)
+        .join(LedgerDetail.__table__, d.position == e.position)  # type: ignore[attr-defined]
+        .where(e.subject == subject, e.subject_seq > after)
+        .order_by(e.subject_seq)
+        .limit(limit)
+    ).all()
+    items = []
+    for position, seq, leaf, body in rows:
+        salt, details = open_details(session, citizen_id, position, body)
+        parsed = json.loads(leaf)
+        when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=parsed["time_us"])
+        items.append(HistoryItem(position, seq, leaf, parsed["event"], when, details, salt))
+    return items
+
+
+def forget(session: Session, citizen_id: uuid.UUID) -> None:
+    """At erasure, after the data key is destroyed: drop what is now unreadable anyway."""
+    session.execute(delete(LedgerSubjectKey).where(LedgerSubjectKey.citizen_id == citizen_id))
+    session.execute(delete(LedgerDetail).where(LedgerDetail.citizen_id == citizen_id))
+
+
+def _provider(session: Session) -> crypto.KeyProvider:
+    provider = session.info.get(PROVIDER_INFO_KEY)
+    if provider is None:
+        raise KeyMissing("this session has no key provider: the ledger cannot seal what it records")
+    return provider  # type: ignore[no-any-return]
+
+
+def _pseudonym(session: Session, key: crypto.DataKey, *, create: bool = True) -> bytes:
+    cached = _PSEUDONYMS.get(key.id)
+    if cached is not None:
+        return cached
+    cid = key.citizen_id
+    row = session.get(LedgerSubjectKey, cid)
+    if row is None:
+        if not create:
+            return None  # type: ignore[return-value]
+        material = os.urandom(32)
+        row = LedgerSubjectKey(
+            citizen_id=cid, sealed=crypto.seal(key, material, row_id=cid, category=SUBJECT_KEY_CATEGORY)
+        )
+        session.add(row)
+        session.flush()
+    else:
+        owner = DataKeys(session, provider=_provider(session)).for_ciphertext(row.sealed)
+        material = crypto.open_sealed(owner, row.sealed, row_id=cid, category=SUBJECT_KEY_CATEGORY)
+    value = hmac.new(material, PSEUDONYM_DOMAIN + cid.bytes, hashlib.sha256).digest()
+    if len(_PSEUDONYMS) > 20_000:
+        _PSEUDONYMS.clear()  # bounded; a miss costs one unseal
+    _PSEUDONYMS[key.id] = value
+    return value
+
+
+def _describe(e: Event) -> dict[str, Any]:
+    body: dict[str, Any] = {"actor": e.actor}
+    if e.grant_id is not None:
+        body["grant_id"] = e.grant_id
+    body.update(e.details)
+    return body
+
+
+def _plain(value: Any) -> Any:
+    """Details as canonical JSON can hold them: no floats, no UUIDs or dates as objects."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)  # UUIDs, floats, enums: their text

@@ -216,20 +216,3 @@ class InitialAccessToken(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
     expires_at: dt.datetime = Field(sa_column=_when())
     used_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
-
-
-class LedgerEvent(SQLModel, table=True):
-    """Every consent event and read, written in the same transaction as the action.
-
-    A plain table for now; the ledger issue makes it tamper-evident.
-    """
-
-    __tablename__ = "ledger_event"
-
-    id: int | None = Field(default=None, primary_key=True)
-    type: str = Field(sa_type=String(64))
-    citizen_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True, index=True))
-    actor: str = Field(sa_type=String(128))
-    grant_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid(), nullable=True))
-    details: str = Field(default="{}", sa_type=Text)
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())

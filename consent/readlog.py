@@ -9,20 +9,17 @@ them all. If the commit fails, every waiting request fails with it and sends not
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
-import uuid
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from consent.models import LedgerEvent
-from pds.db import run_transaction, utcnow
+from consent import events
+from consent.events import Event
+from pds.db import run_transaction
+from pds.errors import Erased
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +27,14 @@ MAX_BATCH = 500  # entries per commit
 WAIT_S = 30.0  # a request gives up (and fails) if its entry is not committed by then
 
 
-@dataclass(frozen=True)
-class Entry:
-    event_type: str
-    actor: str
-    citizen_id: uuid.UUID | None
-    grant_id: uuid.UUID | None
-    details: dict[str, Any]
-
-
 class ReadLog:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
-        self._queue: queue.SimpleQueue[tuple[Entry, Future[None]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Event, Future[None]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def append(self, entry: Entry) -> None:
+    def append(self, entry: Event) -> None:
         """Return once the entry is committed; raise if it could not be."""
         done: Future[None] = Future()
         self._start()
@@ -70,7 +58,11 @@ class ReadLog:
                 except queue.Empty:
                     break
             try:
-                run_transaction(self.sessions, lambda s, b=batch: _write(s, [e for e, _ in b]))
+                run_transaction(self.sessions, lambda s, b=batch: events.append_events(s, [e for e, _ in b]))
+            except Erased:
+                # one entry is about a citizen erased meanwhile: it fails alone, the others are kept
+                for item in batch:
+                    self._write_one(*item)
             except Exception as exc:  # every waiter must learn of it; the thread lives on
                 log.exception("could not commit %d read entries", len(batch))
                 for _, done in batch:
@@ -79,20 +71,10 @@ class ReadLog:
                 for _, done in batch:
                     done.set_result(None)
 
-
-def _write(session: Session, entries: list[Entry]) -> None:
-    now = utcnow()
-    session.execute(
-        insert(LedgerEvent),
-        [
-            {
-                "type": e.event_type,
-                "actor": e.actor,
-                "citizen_id": e.citizen_id,
-                "grant_id": e.grant_id,
-                "details": json.dumps(e.details, sort_keys=True, separators=(",", ":"), default=str),
-                "created_at": now,
-            }
-            for e in entries
-        ],
-    )
+    def _write_one(self, entry: Event, done: Future[None]) -> None:
+        try:
+            run_transaction(self.sessions, lambda s: events.append_events(s, [entry]))
+        except Exception as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)

@@ -196,6 +196,7 @@ def keys_rotate(ctx: Context) -> None:
         done = rewrap_data_keys(runtime.sessions, provider, progress=bar.update)
     with session_scope(runtime.sessions) as session:
         SigningKeys(session, provider=provider).rewrap()
+        runtime.checkpoints(session).rewrap()
     old = [k for k in provider.kek_ids() if k != provider.active_kek_id()]
     click.echo(f"rewrapped {done} data keys; records were not touched")
     if old:
@@ -213,10 +214,10 @@ def keys_retire(ctx: Context, kek_id: str) -> None:
     if not isinstance(runtime.provider, LocalKeyProvider):
         raise click.ClickException("keys in the environment are retired by removing them from PDS_KEYS_KEKS")
     with session_scope(runtime.sessions) as session:
-        if SigningKeys(session, provider=runtime.provider).kek_usage().get(kek_id):
-            raise click.ClickException(
-                f"{kek_id} still wraps token signing keys: run `pds keys rotate` first"
-            )
+        if SigningKeys(session, provider=runtime.provider).kek_usage().get(kek_id) or (
+            runtime.checkpoints(session).kek_usage().get(kek_id)
+        ):
+            raise click.ClickException(f"{kek_id} still wraps signing keys: run `pds keys rotate` first")
         retire_kek(session, runtime.provider, kek_id)
     click.echo(f"deleted {kek_id}")
 
@@ -317,14 +318,11 @@ def citizens_delete(ctx: Context, citizen_id: str, yes: bool) -> None:
     from consent import events
 
     with ctx.runtime().vault() as vault:  # the erasure and its ledger entry commit together
+        vault.citizens.live(cid)
+        # recorded first: afterwards nothing can be sealed for them, nor their pseudonym computed
+        events.append_event(vault.session, events.CITIZEN_ERASED, actor="operator:cli", citizen_id=cid)
         erased = vault.citizens.erase(cid)
-        events.append_event(
-            vault.session,
-            events.CITIZEN_ERASED,
-            actor="operator:cli",
-            citizen_id=cid,
-            details={"records": erased.records, "data_keys": erased.data_keys},
-        )
+        events.forget(vault.session, cid)
     click.echo(
         f"erased citizen {cid}: {erased.records} records deleted, {erased.data_keys} data keys destroyed"
     )
@@ -500,6 +498,86 @@ def guardians_list(ctx: Context, as_json: bool) -> None:
             f"{v['parent_id']} -> {v['child_name']}  {v['status']}  {','.join(v['categories'])}  "
             f"ends {v['ends_on']}"
         )
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+@cli.group(help="The tamper-evident consent ledger.")
+def ledger() -> None:
+    pass
+
+
+@ledger.command(
+    "verify", help="Recompute every leaf and root and check every checkpoint; exit 1 on the first fault."
+)
+@pass_ctx
+def ledger_verify(ctx: Context) -> None:
+    from sqlalchemy import func, select
+
+    from consent.ledger.audit import AuditFailure, audit
+    from consent.ledger.models import LedgerEntry
+    from pds.db import session_scope
+
+    runtime = ctx.runtime()
+    with session_scope(runtime.read_sessions) as session:
+        total = session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
+        try:
+            with progress(total, "verifying the ledger") as bar:
+                result = audit(session, progress=bar.update)
+        except AuditFailure as exc:
+            raise click.ClickException(f"ledger verify failed: {exc}") from None
+    click.echo(f"ok: {result.entries} entries, root {result.root.hex()}")
+
+
+@ledger.command("key", help="Print the key checkpoints verify with (C2SP verifier key: name+keyid+base64).")
+@pass_ctx
+def ledger_key(ctx: Context) -> None:
+    from pds.db import session_scope
+
+    runtime = ctx.runtime()
+    with session_scope(runtime.read_sessions) as session:
+        click.echo(runtime.checkpoints(session).verifier_key())
+
+
+@ledger.command("checkpoint", help="Sign a checkpoint of the log now (if it has grown) and print it.")
+@pass_ctx
+def ledger_checkpoint(ctx: Context) -> None:
+    from pds.db import session_scope
+
+    runtime = ctx.runtime()
+    with session_scope(runtime.sessions) as session:
+        head = runtime.checkpoints(session).make()
+    if head is None:
+        raise click.ClickException("the ledger is empty: there is nothing to sign yet")
+    click.echo(head.note, nl=False)
+
+
+@ledger.command(
+    "check-proof", help="Check a proof from GET /ledger/entries/N or /ledger/consistency, offline."
+)
+@click.argument("proof_file", type=click.File("r"))
+@click.option("--key", "vkey", required=True, help="The verifier key (`pds ledger key`, GET /ledger/key).")
+@click.option(
+    "--old", "old_file", type=click.File("r"), help="A checkpoint you kept, to check the log extends it."
+)
+def ledger_check_proof(proof_file: Any, vkey: str, old_file: Any) -> None:
+    from consent.ledger.verify import VerificationError, check_consistency_document, check_entry_document
+
+    try:
+        doc = json.load(proof_file)
+    except ValueError as exc:
+        raise click.ClickException(f"the proof file is not JSON: {exc}") from None
+    try:
+        if isinstance(doc, dict) and "proof" in doc and "from" in doc:
+            old = old_file.read() if old_file else None
+            first, second = check_consistency_document(doc, vkey.strip(), old=old)
+            click.echo(f"ok: tree {second.size} extends tree {first.size} of {second.origin}")
+        else:
+            cp = check_entry_document(doc, vkey.strip())
+            click.echo(f"ok: entry {doc['index']} is in tree {cp.size} of {cp.origin}, root {cp.root.hex()}")
+    except VerificationError as exc:
+        raise click.ClickException(f"proof does not verify: {exc}") from None
 
 
 def _now() -> str:

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from consent import events
 from pds.accounts import generate_password, hash_password
 from pds.vault import NewRecord, Vault
 
@@ -297,5 +298,7 @@ def load_demo(vault: Vault) -> list[dict[str, Any]]:
         v.child_id == ids["sam"] and v.status != "ended" for v in vault.guardians.of_parent(ids["alice"])
     ):
         vault.guardians.link(ids["alice"], ids["sam"], ["education", "health"])
-    vault.records.put(_records(ids))
+    records = _records(ids)
+    vault.records.put(records)
+    events.append_events(vault.session, events.deliveries(records, actor="connector:demo"))
     return accounts

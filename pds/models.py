@@ -1,10 +1,17 @@
 """Every table pds has, imported in one place so migrations and tests see the whole schema."""
 
+from consent.ledger.models import (
+    LedgerCheckpoint,
+    LedgerDetail,
+    LedgerEntry,
+    LedgerNode,
+    LedgerSigner,
+    LedgerSubjectKey,
+)
 from consent.models import (
     AuthorizationCode,
     Grant,
     InitialAccessToken,
-    LedgerEvent,
     OAuthClient,
     OAuthToken,
     SigningKey,
@@ -20,7 +27,12 @@ __all__ = [
     "Identifier",
     "InitialAccessToken",
     "KeyCheck",
-    "LedgerEvent",
+    "LedgerCheckpoint",
+    "LedgerDetail",
+    "LedgerEntry",
+    "LedgerNode",
+    "LedgerSigner",
+    "LedgerSubjectKey",
     "OAuthClient",
     "OAuthToken",
     "Record",

@@ -12,11 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from consent.events import PROVIDER_INFO_KEY
+from consent.ledger.checkpoints import Checkpoints
 from consent.signing import SigningKeys
 from pds import migrate
 from pds.db import make_engine, session_factory, session_scope
 from pds.errors import PdsError
-from pds.settings import Settings
+from pds.settings import Settings, ledger_origin
 from pds.vault import Vault
 from pds.vault.crypto import EnvKeyProvider, KeyProvider, LocalKeyProvider
 from pds.vault.keys import check_keys
@@ -47,8 +49,10 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, environ: Mapping[str, str] | None = None) -> Runtime:
         engine = make_engine(settings.database.url)
-        readers = session_factory(engine.execution_options(sqlite_write=False))
-        return cls(settings, engine, session_factory(engine), make_provider(settings, environ), readers)
+        provider = make_provider(settings, environ)
+        info = {PROVIDER_INFO_KEY: provider}
+        readers = session_factory(engine.execution_options(sqlite_write=False), info)
+        return cls(settings, engine, session_factory(engine, info), provider, readers)
 
     @contextmanager
     def vault(self) -> Iterator[Vault]:
@@ -74,6 +78,10 @@ class Runtime:
         with session_scope(self.sessions) as session:
             check_keys(session, self.provider)
             SigningKeys(session, provider=self.provider).ensure()
+            self.checkpoints(session).ensure_signer()
+
+    def checkpoints(self, session: Session) -> Checkpoints:
+        return Checkpoints(session, provider=self.provider, origin=ledger_origin(self.settings))
 
     def session_secret(self) -> bytes:
         """The key that signs browser sessions, derived from the blind-index key (HKDF, its own label)."""

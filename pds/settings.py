@@ -68,6 +68,12 @@ class GuardianSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    origin: str
+    checkpoint_interval: int
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str
 
@@ -79,8 +85,16 @@ class Settings:
     keys: KeySettings
     vault: VaultSettings
     guardians: GuardianSettings
+    ledger: LedgerSettings
     log: LogSettings
     config_path: Path = field(compare=False)
+
+
+def ledger_origin(settings: Settings) -> str:
+    """The log's name in its checkpoints: set, or the public URL without its scheme plus /ledger."""
+    if settings.ledger.origin:
+        return settings.ledger.origin
+    return settings.server.public_url.split("://", 1)[1] + "/ledger"
 
 
 _SECTIONS: dict[str, type] = {
@@ -89,6 +103,7 @@ _SECTIONS: dict[str, type] = {
     "keys": KeySettings,
     "vault": VaultSettings,
     "guardians": GuardianSettings,
+    "ledger": LedgerSettings,
     "log": LogSettings,
 }
 
@@ -157,6 +172,11 @@ def _validate(s: Settings) -> None:
         raise SettingsError("server.port", f"must be between 1 and 65535, not {s.server.port}")
     if s.server.issuer and not s.server.issuer.startswith(("https://", "http://")):
         raise SettingsError("server.issuer", "must be an http(s) URL or empty")
+    if s.ledger.origin and any(c.isspace() or c == "+" or ord(c) < 0x20 for c in s.ledger.origin):
+        raise SettingsError("ledger.origin", "must be non-empty text without spaces or '+'")
+    if s.ledger.checkpoint_interval < 1:
+        interval = s.ledger.checkpoint_interval
+        raise SettingsError("ledger.checkpoint_interval", f"must be at least 1, not {interval}")
     for key, value in (("server.workers", s.server.workers), ("server.threads", s.server.threads)):
         if value < 1:
             raise SettingsError(key, f"must be at least 1, not {value}")

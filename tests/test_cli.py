@@ -70,15 +70,16 @@ def test_init_demo_list_export_and_delete(workdir: Path, db_url: str) -> None:
 
     assert "erased" in ok(pds(workdir, db_url, "citizens", "delete", bob, "--yes"))
     engine = create_engine(db_url)
-    with engine.connect() as conn:  # the export and the erasure are both in the ledger
-        logged = conn.execute(text("SELECT type, actor FROM ledger_event ORDER BY id")).all()
+    with engine.connect() as conn:  # the export and the erasure are both in the ledger, under one pseudonym
+        leaves = [json.loads(r[0]) for r in conn.execute(text("SELECT leaf FROM ledger_entry ORDER BY position"))]
     engine.dispose()
-    assert [tuple(r) for r in logged] == [
-        ("records.exported", "operator:cli"),
-        ("citizen.erased", "operator:cli"),
-    ]
-    export = json.loads(ok(pds(workdir, db_url, "citizens", "export", bob)))
-    assert export["records"] == [] and export["citizen"]["status"] == "erased"
+    export_leaf, erased_leaf = (x for x in leaves if x["event"] in ("records.exported", "citizen.erased"))
+    assert (export_leaf["event"], erased_leaf["event"]) == ("records.exported", "citizen.erased")
+    assert export_leaf["subject"] == erased_leaf["subject"] and len(export_leaf["subject"]) == 64
+    assert erased_leaf["subject_seq"] == export_leaf["subject_seq"] + 1
+    again = pds(workdir, db_url, "citizens", "export", bob)
+    assert again.returncode == 1 and "has been erased" in again.stderr and again.stdout == ""
+    assert ok(pds(workdir, db_url, "ledger", "verify")).startswith(f"ok: {len(leaves)} entries, root ")
 
 
 def test_citizens_add_checks_its_input(workdir: Path, db_url: str) -> None:

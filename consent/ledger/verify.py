@@ -346,3 +346,67 @@ def verify_checkpoint(note: str | bytes, vkey: str | VerifierKey, *, origin: str
     if origin is not None and checkpoint.origin != origin:
         raise VerificationError(f"checkpoint origin {checkpoint.origin!r} is not the expected {origin!r}")
     return checkpoint
+
+
+# -- the proof documents pds serves (GET /ledger/entries/{index}, GET /ledger/consistency) -----------------
+
+
+def _field(doc: object, name: str, kind: type) -> object:
+    if not isinstance(doc, dict) or name not in doc:
+        raise VerificationError(f"proof document has no {name!r}")
+    value = doc[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise VerificationError(f"proof document field {name!r} must be {kind.__name__}")
+    return value
+
+
+def _hashes(doc: object, name: str) -> list[bytes]:
+    items = _field(doc, name, list)
+    out = []
+    for i, item in enumerate(items):  # type: ignore[attr-defined]
+        if not isinstance(item, str):
+            raise VerificationError(f"{name}[{i}] must be base64 text")
+        out.append(_b64decode(item, f"{name}[{i}]"))
+    return out
+
+
+def check_entry_document(doc: object, vkey: str | VerifierKey) -> Checkpoint:
+    """An entry as `GET /ledger/entries/{index}` serves it: its leaf is leaf `index` of the tree its
+    checkpoint signs. Returns that checkpoint."""
+    key = parse_verifier_key(vkey) if isinstance(vkey, str) else vkey
+    checkpoint = verify_checkpoint(str(_field(doc, "checkpoint", str)), key, origin=key.name)
+    index = _field(doc, "index", int)
+    leaf = str(_field(doc, "leaf", str)).encode()
+    if _field(doc, "tree_size", int) != checkpoint.size:
+        raise VerificationError("proof document's tree_size is not its checkpoint's")
+    verify_inclusion(
+        leaf_index=index,  # type: ignore[arg-type]
+        tree_size=checkpoint.size,
+        leaf_hash=leaf_hash(leaf),
+        proof=_hashes(doc, "inclusion_proof"),
+        root=checkpoint.root,
+    )
+    return checkpoint
+
+
+def check_consistency_document(
+    doc: object, vkey: str | VerifierKey, *, old: str | None = None, new: str | None = None
+) -> tuple[Checkpoint, Checkpoint]:
+    """A proof as `GET /ledger/consistency` serves it: the checkpoint at `to` extends the one at `from`.
+
+    The two checkpoints come from the document or, better, from the caller (`old` is the one they kept).
+    """
+    key = parse_verifier_key(vkey) if isinstance(vkey, str) else vkey
+    first_note = old if old is not None else _field(doc, "from_checkpoint", str)
+    second_note = new if new is not None else _field(doc, "to_checkpoint", str)
+    first = verify_checkpoint(str(first_note), key, origin=key.name)
+    second = verify_checkpoint(str(second_note), key, origin=key.name)
+    if (_field(doc, "from", int), _field(doc, "to", int)) != (first.size, second.size):
+        raise VerificationError(
+            f"the proof is from {doc['from']} to {doc['to']} but the checkpoints are "  # type: ignore[index]
+            f"of sizes {first.size} and {second.size}"
+        )
+    verify_consistency(
+        size1=first.size, size2=second.size, root1=first.root, root2=second.root, proof=_hashes(doc, "proof")
+    )
+    return first, second

@@ -13,10 +13,10 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from consent import events
+from consent.events import Event
 from consent.oauth.context import API_PATH
 from consent.oauth.grants import user_info
 from consent.oauth.resource import Access, GrantBoundValidator, InsufficientScope, PdsResourceProtector
-from consent.readlog import Entry
 from consent.services import GrantService
 from pds.db import run_transaction
 from pds.errors import NotFound, ValidationError
@@ -63,7 +63,7 @@ def _record_read(access: Access, record_ids: list[str], what: dict[str, Any]) ->
 
     Committed by the process's read log, many reads to a transaction (consent/readlog.py).
     """
-    entry = Entry(
+    entry = Event(
         event_type=events.RECORDS_READ,
         actor=f"client:{access.claims.client_id}",
         citizen_id=access.citizen_id,

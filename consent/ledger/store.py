@@ -1,0 +1,219 @@
+"""The log in the database: append leaves under one lock, and read roots and proofs in one query each.
+
+Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock (a row lock on the last
+entry locks nothing on an empty table and does not stop two appenders reading the same head); on
+SQLite by the write transaction itself, which pds always begins IMMEDIATE. The lock is held until
+the caller's transaction ends, so an entry commits or rolls back with the action it records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from consent.ledger.canonical import canonical_json
+from consent.ledger.merkle import EMPTY_ROOT, consistency_proof, inclusion_proof, node_hash
+from consent.ledger.models import LedgerEntry, LedgerNode
+from consent.ledger.subtrees import MemorySubtreeStore
+from consent.ledger.verify import leaf_hash
+
+LEAF_VERSION = 1
+# pg_advisory_xact_lock takes a bigint; any constant that no other code uses will do.
+APPEND_LOCK_KEY = int.from_bytes(hashlib.sha256(b"pds/ledger/append").digest()[:8], "big", signed=True)
+
+_E = LedgerEntry.__table__.c  # type: ignore[attr-defined]
+_N = LedgerNode.__table__.c  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class PendingLeaf:
+    """What a caller knows of an entry before it has a place in the log."""
+
+    event: str
+    time_us: int  # integer microseconds since the Unix epoch
+    subject: bytes | None  # the citizen's pseudonym, or None for an event about no one
+    commitment: bytes  # SHA-256(salt || canonical details)
+
+
+@dataclass(frozen=True)
+class Appended:
+    position: int
+    leaf: bytes
+    leaf_hash: bytes
+
+
+def time_us(when: dt.datetime) -> int:
+    """Integer microseconds since the epoch: what PostgreSQL and SQLite both keep exactly."""
+    delta = when.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def leaf_bytes(pending: PendingLeaf, *, seq: int | None, prev: bytes | None) -> bytes:
+    """The leaf: RFC 8785 canonical JSON, holding no personal data (the subject is a keyed pseudonym)."""
+    return canonical_json(
+        {
+            "v": LEAF_VERSION,
+            "event": pending.event,
+            "time_us": pending.time_us,
+            "subject": pending.subject.hex() if pending.subject is not None else None,
+            "subject_seq": seq,
+            "subject_prev": prev.hex() if prev is not None else None,
+            "commitment": pending.commitment.hex(),
+        }
+    )
+
+
+def lock(session: Session) -> None:
+    """Serialise appenders until this transaction ends (PostgreSQL; SQLite's write lock already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+
+
+def tree_size(session: Session) -> int:
+    last = session.scalar(select(func.max(_E.position)))
+    return 0 if last is None else int(last) + 1
+
+
+def frontier_keys(size: int) -> list[tuple[int, int]]:
+    """The complete subtrees [0, size) splits into, largest first, as (level, position) keys."""
+    keys = []
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            keys.append((level, (size >> level) - 1))
+    return keys
+
+
+def read_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch node hashes by (level, position) in at most two queries; level 0 comes from the entries."""
+    wanted = set(keys)
+    leaves = [p for level, p in wanted if level == 0]
+    inner = [(level, p) for level, p in wanted if level > 0]
+    found: dict[tuple[int, int], bytes] = {}
+    if leaves:
+        for position, h in session.execute(select(_E.position, _E.leaf_hash).where(_E.position.in_(leaves))):
+            found[(0, position)] = h
+    if inner:
+        rows = session.execute(
+            select(_N.level, _N.position, _N.hash).where(tuple_(_N.level, _N.position).in_(inner))
+        )
+        for level, position, h in rows:
+            found[(level, position)] = h
+    missing = wanted - found.keys()
+    if missing:
+        level, position = min(missing)
+        raise LookupError(f"the ledger has no node at level {level}, position {position}")
+    return found
+
+
+def append(session: Session, pending: Sequence[PendingLeaf]) -> list[Appended]:
+    """Add leaves at the end of the log, in order, inside the caller's transaction."""
+    if not pending:
+        return []
+    lock(session)
+    size = tree_size(session)
+    frontier = read_nodes(session, frontier_keys(size))
+    store = MemorySubtreeStore(dict(frontier), tree_size=size)
+    heads = _subject_heads(session, {p.subject for p in pending if p.subject is not None})
+
+    entries, done = [], []
+    for item in pending:
+        seq = prev = None
+        if item.subject is not None:
+            last = heads.get(item.subject)
+            seq, prev = (0, None) if last is None else (last[0] + 1, last[1])
+        leaf = leaf_bytes(item, seq=seq, prev=prev)
+        h = leaf_hash(leaf)
+        position = store.append(h)
+        if item.subject is not None:
+            heads[item.subject] = (seq, h)  # type: ignore[assignment]
+        entries.append(
+            {"position": position, "leaf": leaf, "leaf_hash": h, "subject": item.subject, "subject_seq": seq}
+        )
+        done.append(Appended(position, leaf, h))
+    nodes = [
+        {"level": level, "position": p, "hash": h}
+        for (level, p), h in store.nodes.items()  # type: ignore[attr-defined]
+        if level > 0 and (level, p) not in frontier
+    ]
+    session.execute(insert(LedgerEntry), entries)
+    if nodes:
+        session.execute(insert(LedgerNode), nodes)
+    return done
+
+
+def _subject_heads(session: Session, subjects: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
+    """Each subject's last (sequence number, leaf hash), read under the append lock."""
+    heads: dict[bytes, tuple[int, bytes]] = {}
+    todo = list(subjects)
+    for start in range(0, len(todo), 500):
+        chunk = todo[start : start + 500]
+        last = (
+            select(_E.subject, func.max(_E.subject_seq).label("seq"))
+            .where(_E.subject.in_(chunk))
+            .group_by(_E.subject)
+            .subquery()
+        )
+        rows = session.execute(
+            select(_E.subject, _E.subject_seq, _E.leaf_hash).join(
+                last, (last.c.subject == _E.subject) & (last.c.seq == _E.subject_seq)
+            )
+        )
+        for subject, seq, h in rows:
+            heads[subject] = (int(seq), h)
+    return heads
+
+
+class _Recorder:
+    """A SubtreeStore that notes which nodes a proof reads and answers with placeholders.
+
+    Which nodes a proof or root needs depends only on the sizes, never on the hashes, so running
+    the computation once against this tells us everything to fetch in one query.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.tree_size = size
+        self.keys: set[tuple[int, int]] = set()
+
+    def subtree_hash(self, start: int, size: int) -> bytes:
+        self.keys.add((size.bit_length() - 1, start // size))
+        return b"\x00" * 32
+
+
+class _Fetched:
+    def __init__(self, size: int, nodes: dict[tuple[int, int], bytes]) -> None:
+        self.tree_size = size
+        self.nodes = nodes
+
+    def subtree_hash(self, start: int, size: int) -> bytes:
+        return self.nodes[(size.bit_length() - 1, start // size)]
+
+
+def _planned(session: Session, size: int, compute):  # type: ignore[no-untyped-def]
+    recorder = _Recorder(size)
+    compute(recorder)
+    return compute(_Fetched(size, read_nodes(session, recorder.keys)))
+
+
+def root(session: Session, size: int) -> bytes:
+    """MTH of the first `size` leaves: its frontier folded right to left."""
+    if size == 0:
+        return EMPTY_ROOT
+    nodes = read_nodes(session, frontier_keys(size))
+    hashes = [nodes[k] for k in frontier_keys(size)]
+    result = hashes.pop()
+    while hashes:
+        result = node_hash(hashes.pop(), result)
+    return result
+
+
+def prove_inclusion(session: Session, position: int, size: int) -> list[bytes]:
+    return _planned(session, size, lambda store: inclusion_proof(store, position, size))  # type: ignore[no-any-return]
+
+
+def prove_consistency(session: Session, size1: int, size2: int) -> list[bytes]:
+    return _planned(session, size2, lambda store: consistency_proof(store, size1, size2))  # type: ignore[no-any-return]
