@@ -190,26 +190,39 @@ class HistoryItem:
 
 
 def history(
-    session: Session, citizen_id: uuid.UUID, *, after: int = -1, limit: int = 100
+    session: Session,
+    citizen_id: uuid.UUID,
+    *,
+    after: int = -1,
+    limit: int = 100,
+    newest_first: bool = False,
+    position: int | None = None,
 ) -> list[HistoryItem]:
-    """The citizen's own entries in their sequence, from after `after`, with the details opened."""
+    """The citizen's own entries, opened: in sequence after `after`, newest first below `after`
+    (when given), or just the one at `position`."""
     subject = pseudonym(session, citizen_id)
     if subject is None:
         return []
     e, d = LedgerEntry.__table__.c, LedgerDetail.__table__.c  # type: ignore[attr-defined]
-    rows = session.execute(
+    query = (
         select(e.position, e.subject_seq, e.leaf, d.body)
         .join(LedgerDetail.__table__, d.position == e.position)  # type: ignore[attr-defined]
-        .where(e.subject == subject, e.subject_seq > after)
-        .order_by(e.subject_seq)
-        .limit(limit)
-    ).all()
+        .where(e.subject == subject)
+    )
+    if position is not None:
+        query = query.where(e.position == position)
+    elif newest_first:
+        query = query.where(e.subject_seq < after) if after >= 0 else query
+        query = query.order_by(e.subject_seq.desc())
+    else:
+        query = query.where(e.subject_seq > after).order_by(e.subject_seq)
+    rows = session.execute(query.limit(limit)).all()
     items = []
-    for position, seq, leaf, body in rows:
-        salt, details = open_details(session, citizen_id, position, body)
+    for at, seq, leaf, body in rows:
+        salt, details = open_details(session, citizen_id, at, body)
         parsed = json.loads(leaf)
         when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=parsed["time_us"])
-        items.append(HistoryItem(position, seq, leaf, parsed["event"], when, details, salt))
+        items.append(HistoryItem(at, seq, leaf, parsed["event"], when, details, salt))
     return items
 
 

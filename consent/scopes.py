@@ -4,12 +4,14 @@ from __future__ import annotations
 
 CATEGORY_SCOPES = {"health.read": "health", "education.read": "education", "cases.read": "case"}
 IDENTITY_SCOPES = ("openid", "profile", "offline_access")
-SUPPORTED_SCOPES = (*CATEGORY_SCOPES, *IDENTITY_SCOPES)
+LEDGER_SCOPE = "ledger.read"  # the citizen's own access history, as an app acting for them sees it
+SUPPORTED_SCOPES = (*CATEGORY_SCOPES, LEDGER_SCOPE, *IDENTITY_SCOPES)
 
 PLAIN_WORDS = {
     "health.read": "Your GP health record: problems, medicines, allergies, test results and immunisations",
     "education.read": "School progress: attendance, marks and assessments",
     "cases.read": "Cases you are tracking with the council or the police, and their updates",
+    "ledger.read": "Your access history: who has read your records, when, and under which permission",
     "openid": "Confirm that it is you when you sign in to the app",
     "profile": "Your name and email address",
     "offline_access": "Keep this access when you are not using the app, until it ends or you revoke it",

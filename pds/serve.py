@@ -22,9 +22,16 @@ class PdsServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        from consent.ledger.checkpointer import Checkpointer
         from pds import create_app
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        rt = app.extensions["pds"]
+        # in each worker, after the fork: a thread must not be started before it
+        Checkpointer(
+            rt.sessions, rt.read_sessions, rt.checkpoints, interval_s=self.settings.ledger.checkpoint_interval
+        ).start()
+        return app
 
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:

@@ -113,7 +113,8 @@ class Checkpoints:
         if size < min_size or (latest is not None and latest.tree_size >= size):
             return latest
         root = store.root(self.session, size)
-        note = sign_checkpoint(self.origin, size, root, self.signer())
+        signer = self.signer()  # its name is the log's origin: the key, made at start-up, is the identity
+        note = sign_checkpoint(signer.name, size, root, signer)
         self.session.add(LedgerCheckpoint(tree_size=size, root=root, note=note))
         self.session.flush()
         return Head(size, root, note)

@@ -12,7 +12,7 @@ from typing import Any
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from consent import events
+from consent import events, scopes
 from consent.events import Event
 from consent.oauth.context import API_PATH
 from consent.oauth.grants import user_info
@@ -22,7 +22,7 @@ from pds.db import run_transaction
 from pds.errors import NotFound, ValidationError
 from pds.vault.models import CATEGORIES
 from pds.vault.records import KIND
-from pds.web import read_db, read_vault, runtime
+from pds.web import ledger, read_db, read_vault, runtime
 
 bp = Blueprint("api", __name__, url_prefix=API_PATH)
 
@@ -181,3 +181,40 @@ def userinfo() -> Response:
         raise InsufficientScope("userinfo needs the openid scope")
     _record_read(access, [], {"what": "userinfo"})
     return jsonify(dict(user_info(read_db(), runtime().provider, access.citizen_id, access.claims.scope)))
+
+
+@bp.get("/ledger")
+@protected
+def ledger_history() -> Response:
+    """The citizen's own ledger entries, newest first, for an app with the ledger.read scope."""
+    access: Access = g.access
+    if scopes.LEDGER_SCOPE not in access.claims.scopes:
+        raise InsufficientScope(f"the access history needs the {scopes.LEDGER_SCOPE} scope")
+    before = request.args.get("before")
+    if before is not None and not before.isdigit():
+        raise ValidationError("must be a whole number (the next_before of the previous page)", field="before")
+    limit_text = request.args.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
+        raise ValidationError("must be a whole number from 1 to 500", field="limit")
+    body = ledger.history_json(
+        access.citizen_id,
+        after=int(before) if before is not None else -1,
+        limit=int(limit_text),
+        receipt_url=API_PATH + "/ledger/{index}/receipt",
+    )
+    _record_read(access, [], {"what": "access history", "count": len(body["entries"])})
+    return jsonify(body)
+
+
+@bp.get("/ledger/<index>/receipt")
+@protected
+def ledger_receipt(index: str) -> Response:
+    """A consent receipt (a signed JWT) for one of the citizen's grant events."""
+    access: Access = g.access
+    if scopes.LEDGER_SCOPE not in access.claims.scopes:
+        raise InsufficientScope(f"receipts need the {scopes.LEDGER_SCOPE} scope")
+    if not index.isdigit() or len(index) > 19:
+        raise NotFound("no grant event of yours at this index", field="index")
+    token = ledger.receipt(access.citizen_id, int(index))
+    _record_read(access, [], {"what": "consent receipt", "index": int(index)})
+    return Response(token, mimetype="application/jwt")
