@@ -175,9 +175,58 @@ def metadata_schemas() -> dict[str, Schema]:
     }
 
 
+def ledger_schemas() -> dict[str, Schema]:
+    b64 = {"type": "string", "contentEncoding": "base64"}
+    hashes = {"type": "array", "items": b64}
+    note = {"type": "string", "description": "C2SP tlog-checkpoint signed note"}
+    entry = obj(
+        "index leaf leaf_hash tree_size inclusion_proof checkpoint",
+        extra=False,
+        **each({"type": "integer", "minimum": 0}, "index tree_size"),
+        leaf={**STRING, "description": "the leaf: RFC 8785 canonical JSON, naming no one"},
+        leaf_hash=b64,
+        inclusion_proof={**hashes, "description": "RFC 9162 audit path, leaf first"},
+        checkpoint=note,
+    )
+    consistency = obj(
+        "from to proof from_checkpoint to_checkpoint",
+        extra=False,
+        **each({"type": "integer", "minimum": 1}, "from to"),
+        proof={**hashes, "description": "RFC 9162 s2.1.4 consistency proof"},
+        **each(
+            {"type": ["string", "null"], "description": "the checkpoint at that size, if one was made"},
+            "from_checkpoint to_checkpoint",
+        ),
+    )
+    mine = obj(
+        "index seq event time details leaf salt emergency proof",
+        extra=False,
+        **each({"type": "integer", "minimum": 0}, "index seq"),
+        event={**STRING, "examples": ["records.read", "consent.grant.created"]},
+        time=WHEN,
+        details={"type": "object", "description": "what happened: who, what, under which grant, why"},
+        leaf=STRING,
+        salt={**STRING, "description": "hex; SHA-256(salt || canonical details) is the leaf's commitment"},
+        emergency={"type": "boolean"},
+        **each({"type": "string", "format": "uri-reference"}, "proof receipt"),
+    )
+    page = obj(
+        "entries next_before",
+        extra=False,
+        entries={"type": "array", "items": ref("MyLedgerEntry")},
+        next_before={"type": ["integer", "null"], "description": "pass as `before` for older entries"},
+    )
+    return {
+        "LedgerEntry": entry,
+        "ConsistencyProof": consistency,
+        "MyLedgerEntry": mine,
+        "MyLedgerPage": page,
+    }
+
+
 def components() -> Schema:
     challenge = "Bearer (Basic at the OAuth endpoints) challenge with error and error_description"
-    schemas = problem_schemas() | record_schemas() | identity_schemas() | oauth_schemas()
+    schemas = problem_schemas() | record_schemas() | identity_schemas() | oauth_schemas() | ledger_schemas()
     return {
         "schemas": schemas | metadata_schemas(),
         "securitySchemes": {
@@ -237,6 +286,61 @@ def api_paths(page_size: int, max_page_size: int) -> dict[str, Schema]:
         "/api/v1/userinfo": {
             "get": resource_op("OIDC UserInfo (needs openid)", user_info),
             "post": resource_op("OIDC UserInfo (needs openid)", user_info),
+        },
+    }
+
+
+def my_ledger_paths() -> dict[str, Schema]:
+    params = [
+        query("before", DIGITS, "next_before from the previous page"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
+    ]
+    index = {"name": "index", "in": "path", "required": True, "schema": DIGITS}
+    page = reply("The citizen's own entries, newest first", ref("MyLedgerPage"))
+    jwt = reply("A consent receipt: a JWT signed with a key in /oauth/jwks", STRING, "application/jwt")
+    return {
+        "/api/v1/ledger": {
+            "get": resource_op("Your access history (needs ledger.read)", page, "422", parameters=params)
+        },
+        "/api/v1/ledger/{index}/receipt": {
+            "get": resource_op("A consent receipt for a grant event", jwt, "404", parameters=[index])
+        },
+    }
+
+
+def ledger_paths() -> dict[str, Schema]:
+    text = "text/plain"
+    note = reply("A C2SP signed note", STRING, text)
+    bad = problem("A parameter is malformed; `field` names it")
+    missing = problem("No such entry or checkpoint")
+    index = {"name": "index", "in": "path", "required": True, "schema": DIGITS}
+    size = {"name": "size", "in": "path", "required": True, "schema": DIGITS}
+    sizes = [
+        query("from", {"type": "integer", "minimum": 1}, "the tree size you hold a checkpoint for", True),
+        query("to", {"type": "integer", "minimum": 1}, "default: the latest checkpoint's size"),
+    ]
+    entry = reply("The entry and its inclusion proof against a checkpoint", ref("LedgerEntry"))
+    proof = reply("The consistency proof", ref("ConsistencyProof"))
+    key = reply("The checkpoint verifier key: name+keyid+base64", STRING, text)
+    return {
+        "/ledger/checkpoint": {"get": op("The latest signed checkpoint", {"200": note, "404": missing})},
+        "/ledger/checkpoints/{size}": {
+            "get": op(
+                "The checkpoint at a tree size", {"200": note, "404": missing, "422": bad}, parameters=[size]
+            )
+        },
+        "/ledger/key": {"get": op("The ledger's verifier key", {"200": key})},
+        "/ledger/entries/{index}": {
+            "get": op(
+                "An entry with its inclusion proof",
+                {"200": entry, "404": missing, "422": bad},
+                parameters=[index],
+            )
+        },
+        "/ledger/consistency": {
+            "get": op(
+                "Proof that the log only grew", {"200": proof, "404": missing, "422": bad}, parameters=sizes
+            )
         },
     }
 
@@ -348,6 +452,7 @@ def site_paths() -> dict[str, Schema]:
 
 def document(server_url: str, *, page_size: int = 100, max_page_size: int = 1000) -> dict[str, Any]:
     paths = site_paths() | authorize_paths() | token_paths() | register_path() | discovery_paths()
+    paths |= ledger_paths() | my_ledger_paths()
     return {
         "openapi": "3.1.0",
         "info": {

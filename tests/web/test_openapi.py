@@ -283,3 +283,37 @@ def test_registration_matches(base: str, contract: Contract, runtime: Runtime) -
     made = register(initial, metadata)
     assert made["client_id"] and made["client_secret"] and made["redirect_uris"] == [REDIRECT_URI]
     assert register(initial, metadata)["error"] == "invalid_token"  # spent
+
+
+def test_the_ledger_endpoints_match(base: str, contract: Contract, runtime: Runtime, alice: Person) -> None:
+    with runtime.sessions() as s, s.begin():
+        made = ClientService(s).add(
+            name="Access log", redirect_uris=[REDIRECT_URI], scope="openid health.read ledger.read"
+        )
+        client = {"client_id": made.client.client_id, "client_secret": made.secret or ""}
+    browser = Browser(base)
+    browser.sign_in(alice)
+    session = oauth(base, client, scope="openid health.read ledger.read")
+    authorize(base, session, browser)
+    session.get(base + "/api/v1/records")
+    page = contract.check("/api/v1/ledger", "GET", session.get(base + "/api/v1/ledger"))
+    grant = page["entries"][-1]
+    assert grant["event"] == "consent.grant.created" and grant["receipt"]
+    receipt = session.get(base + grant["receipt"])
+    assert contract.check("/api/v1/ledger/{index}/receipt", "GET", receipt).count(".") == 2
+    bad_page = session.get(base + "/api/v1/ledger", params={"before": "x"})
+    assert contract.check("/api/v1/ledger", "GET", bad_page)["field"] == "before"
+
+    def get(path: str, template: str | None = None) -> Any:
+        return contract.check(template or path, "GET", requests.get(base + path, timeout=10))
+
+    entry = get(grant["proof"], "/ledger/entries/{index}")
+    assert entry["index"] == grant["index"] and entry["tree_size"] > grant["index"]
+    assert get("/ledger/checkpoint") == entry["checkpoint"]
+    size = entry["tree_size"]
+    assert get(f"/ledger/checkpoints/{size}", "/ledger/checkpoints/{size}") == entry["checkpoint"]
+    assert get("/ledger/key").count("+") >= 2
+    assert get(f"/ledger/consistency?from=1&to={size}", "/ledger/consistency")["to"] == size
+    assert get("/ledger/consistency?from=zero", "/ledger/consistency")["field"] == "from"
+    assert get("/ledger/entries/123456789", "/ledger/entries/{index}")["status"] == 404
+    assert get("/ledger/checkpoints/7x", "/ledger/checkpoints/{size}")["status"] == 422
