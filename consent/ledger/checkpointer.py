@@ -50,8 +50,7 @@ class Checkpointer:
             size = store.tree_size(session)
         if size == 0 or (latest is not None and latest.tree_size >= size):
             return False
-        head = run_transaction(self.sessions, lambda s: self.checkpoints(s).make())
-        return head is not None and (latest is None or head.tree_size > latest.tree_size)
+        return run_transaction(self.sessions, lambda s: self.checkpoints(s).sign_new()) is not None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -107,11 +107,15 @@ class Checkpoints:
     def make(self, *, min_size: int = 1) -> Head | None:
         """Sign the current tree head if the log holds at least `min_size` entries and has grown since
         the last checkpoint; return the latest checkpoint either way (None for an empty log)."""
+        return self.sign_new(min_size=min_size) or self.latest()
+
+    def sign_new(self, *, min_size: int = 1) -> Head | None:
+        """A new checkpoint of the current head, or None if there is nothing new to sign."""
         store.lock(self.session)  # a checkpoint must describe a head no append is halfway into
         latest = self.latest()
         size = store.tree_size(self.session)
         if size < min_size or (latest is not None and latest.tree_size >= size):
-            return latest
+            return None
         root = store.root(self.session, size)
         signer = self.signer()  # its name is the log's origin: the key, made at start-up, is the identity
         note = sign_checkpoint(signer.name, size, root, signer)
