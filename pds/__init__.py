@@ -23,7 +23,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from consent.readlog import ReadLog
     from pds.runtime import Runtime
     from pds.settings import load_settings
-    from pds.web import account, api, db, errors, health, install_request_hooks, ledger, oauth, openapi
+    from pds.web import (
+        account,
+        api,
+        db,
+        errors,
+        health,
+        history,
+        install_request_hooks,
+        ledger,
+        oauth,
+        openapi,
+    )
 
     settings = settings or load_settings()
     logging.basicConfig(
@@ -50,6 +61,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.extensions["pds.oauth"] = build_server(app, ctx, oauth.metadata(issuer))
     install_request_hooks(app)
     errors.register(app)
-    for blueprint in (health.bp, openapi.bp, account.bp, oauth.bp, api.bp, ledger.bp):
+    for blueprint in (health.bp, openapi.bp, account.bp, oauth.bp, api.bp, ledger.bp, history.bp):
         app.register_blueprint(blueprint)
     return app

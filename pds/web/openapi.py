@@ -447,6 +447,24 @@ def site_paths() -> dict[str, Schema]:
             "post": op("Sign in", {"303": gone, "400": page}, parameters=nxt, requestBody=sign_in),
         },
         "/signout": {"post": op("Sign out", {"303": reply("To the sign-in page", header="Location")})},
+        "/account/access-history": {
+            "get": op(
+                "The signed-in citizen's access history",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+                parameters=[query("before", DIGITS, "show entries older than this")],
+            )
+        },
+        "/account/access-history/{index}/receipt": {
+            "get": op(
+                "Download a consent receipt (signed JWT)",
+                {
+                    "200": reply("The receipt", STRING, "application/jwt"),
+                    "303": reply("Sign in first", header="Location"),
+                    "404": problem("Not a grant event of yours"),
+                },
+                parameters=[{"name": "index", "in": "path", "required": True, "schema": DIGITS}],
+            )
+        },
     }
 
 

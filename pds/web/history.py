@@ -1,0 +1,113 @@
+"""The citizen's access history: every entry about them in the ledger, in plain words, each with its proof
+and, for a change to a grant, a consent receipt to download."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from consent import events, scopes
+from consent.clients import ClientService
+from pds.errors import NotFound, ValidationError
+from pds.web import ledger, read_db, signed_in_citizen
+
+bp = Blueprint("history", __name__, url_prefix="/account")
+PAGE_SIZE = 50
+CATEGORY_WORDS = {"health": "your health record", "education": "school progress", "case": "your cases"}
+
+
+def _categories(values: Any) -> str:
+    words = [CATEGORY_WORDS.get(str(v), str(v)) for v in values or []]
+    return " and ".join(words) if words else "nothing"
+
+
+def _who(actor: str, names: dict[str, str]) -> str:
+    kind, _, ident = actor.partition(":")
+    if kind == "client":
+        return names.get(ident, ident)
+    if kind == "citizen":
+        return "You"
+    if kind == "operator":
+        return "The pds operator"
+    if kind == "connector":
+        return f"Your {ident} records service" if ident else "A records service"
+    if kind == "staff":
+        return f"Staff member {ident}"
+    if actor == "oauth:id_token":
+        return "An app you signed in to"
+    return "pds"
+
+
+def describe(item: events.HistoryItem, names: dict[str, str]) -> dict[str, Any]:
+    """One entry as the page shows it: when, who, what, under which grant."""
+    d = item.details
+    who = _who(str(d.get("actor", "")), names)
+    grant = d.get("after", d)
+    app = names.get(str(grant.get("client_id", "")), str(grant.get("client_id", "an app")))
+    what = {
+        events.GRANT_CREATED: f"You allowed {app} to see {_categories(grant.get('categories'))}",
+        events.GRANT_NARROWED: f"You narrowed what {app} may see to {_categories(grant.get('categories'))}",
+        events.GRANT_REVOKED: f"{app} may no longer see your records (revoked)",
+        events.GRANT_EXPIRED: f"{app}'s access ended",
+        events.REQUEST_DENIED: f"You refused a request from {app}",
+        events.RECORDS_EXPORTED: f"{who} exported your records",
+        events.RECORDS_DELIVERED: f"{d.get('count', 0)} records arrived from {d.get('source', 'a source')}",
+        events.CODE_REPLAY: "A stolen sign-in code was refused and its access cut off",
+        events.TOKEN_REUSE: "An old access key was reused, so that app's access was cut off",
+    }.get(item.event)
+    if item.event == events.RECORDS_READ:
+        count = d.get("count")
+        thing = d.get("what") or (
+            f"{count} record{'s' if count != 1 else ''}" if count is not None else "records"
+        )
+        what = f"{who} read {thing}"
+        if d.get("categories"):
+            what += f" ({_categories(d.get('categories'))})"
+    return {
+        "index": item.position,
+        "time": item.time,
+        "what": what or item.event,
+        "purpose": d.get("purpose") or grant.get("purpose"),
+        "grant_id": d.get("grant_id"),
+        "emergency": bool(d.get("emergency")),
+        "receipt": item.event in events.GRANT_EVENTS,
+    }
+
+
+@bp.get("/access-history")
+def access_history() -> Response | str:
+    citizen_id = signed_in_citizen()
+    if citizen_id is None:
+        return redirect(url_for("account.signin", next=request.full_path.rstrip("?")), code=303)
+    before_text = request.args.get("before")
+    if before_text is not None and not before_text.isdigit():
+        raise ValidationError("must be a whole number", field="before")
+    before = int(before_text) if before_text is not None else -1
+    items = events.history(read_db(), citizen_id, after=before, limit=PAGE_SIZE, newest_first=True)
+    clients = {
+        str(
+            i.details.get("after", i.details).get("client_id") or i.details.get("actor", "").partition(":")[2]
+        )
+        for i in items
+    }
+    names = {c.client_id: c.name for c in ClientService(read_db()).all() if c.client_id in clients}
+    rows = [describe(i, names) for i in items]
+    older = items[-1].seq if len(items) == PAGE_SIZE and items[-1].seq > 0 else None
+    return render_template("history.html", rows=rows, older=older, ledger_scope=scopes.LEDGER_SCOPE)
+
+
+@bp.get("/access-history/<index>/receipt")
+def download_receipt(index: str) -> Response:
+    citizen_id: uuid.UUID | None = signed_in_citizen()
+    if citizen_id is None:
+        return redirect(url_for("account.signin", next=request.path), code=303)  # type: ignore[return-value]
+    if not index.isdigit() or len(index) > 19:
+        raise NotFound("no grant event of yours at this index", field="index")
+    token = ledger.receipt(citizen_id, int(index))
+    return Response(
+        token,
+        mimetype="application/jwt",
+        headers={"Content-Disposition": f'attachment; filename="consent-receipt-{index}.jwt"'},
+    )

@@ -1,0 +1,76 @@
+"""The citizen's access history page over HTTP: who read what and when, emergencies flagged, proofs and
+receipts one click away, and nothing for anyone not signed in as that citizen."""
+
+from __future__ import annotations
+
+import jwt
+import requests
+
+from consent import events
+from pds.runtime import Runtime
+from tests.web.live import Browser, Person, add_person
+from tests.web.test_oauth import authorize, oauth
+
+
+def test_the_history_page_shows_reads_grants_and_emergencies(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    app = oauth(base, app_client)
+    authorize(base, app, browser, categories=["health"])
+    assert app.get(base + "/api/v1/records").status_code == 200
+    with runtime.sessions() as s, s.begin():
+        events.append_event(
+            s,
+            events.RECORDS_READ,
+            actor="staff:dr-jones",
+            citizen_id=alice.citizen_id,
+            details={"emergency": True, "what": "your health summary", "purpose": "Unconscious in A&E"},
+        )
+    page = browser.open(base + "/account/access-history")
+    assert page.status_code == 200
+    html = page.text
+    assert "You allowed Diabetes Diary to see your health record" in html
+    assert "Diabetes Diary read 1 record (your health record)" in html
+    assert 'class="emergency"' in html and "Emergency access: </strong>Staff member dr-jones read your health summary" in html
+    assert "Unconscious in A&amp;E" in html
+    # newest first: the emergency read is above the app's read, which is above the grant
+    assert html.index("Emergency access") < html.index("Diabetes Diary read") < html.index("You allowed")
+
+    with runtime.sessions() as s:
+        grant_event = next(h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED)
+    link = f"/account/access-history/{grant_event.position}/receipt"
+    assert link in html and f'href="/ledger/entries/{grant_event.position}"' in html
+    download = browser.open(base + link)
+    assert download.status_code == 200
+    assert (
+        download.headers["Content-Disposition"]
+        == f'attachment; filename="consent-receipt-{grant_event.position}.jwt"'
+    )
+    claims = jwt.decode(download.text, options={"verify_signature": False})
+    assert (
+        claims["ledger"]["index"] == grant_event.position
+        and claims["services"][0]["service"] == "Diabetes Diary"
+    )
+
+
+def test_the_history_is_only_for_the_citizen_signed_in(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    authorize(base, oauth(base, app_client), browser)
+    with runtime.sessions() as s:
+        grant_event = next(h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED)
+
+    stranger = requests.get(base + "/account/access-history", allow_redirects=False, timeout=10)
+    assert stranger.status_code == 303 and stranger.headers["Location"].startswith("/signin?next=")
+    bob = add_person(runtime, "Bob Example", "bob@example.org")
+    other = Browser(base)
+    other.sign_in(bob)
+    page = other.open(base + "/account/access-history")
+    assert page.status_code == 200 and 'id="empty"' in page.text and "Diabetes Diary" not in page.text
+    refused = other.open(base + f"/account/access-history/{grant_event.position}/receipt")
+    assert refused.status_code == 404 and refused.json()["field"] == "index"
+    assert other.open(base + "/account/access-history?before=x").status_code == 422
