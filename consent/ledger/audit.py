@@ -84,10 +84,10 @@ def audit(session: Session, *, progress: Callable[[int], None] | None = None) ->
     expected = 0
     conn = session.connection()
     result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-        text("SELECT position, leaf, leaf_hash FROM ledger_entry ORDER BY position")
+        text("SELECT position, leaf, leaf_hash, subject, subject_seq FROM ledger_entry ORDER BY position")
     )
     for rows in result.partitions(CHUNK):
-        for position, leaf, stored in rows:
+        for position, leaf, stored, subject, seq in rows:
             if position != expected:
                 if position > expected:
                     raise AuditFailure(f"entry {expected} is missing: the next entry is {position} (deleted)")
@@ -96,7 +96,7 @@ def audit(session: Session, *, progress: Callable[[int], None] | None = None) ->
             h = leaf_hash(leaf)
             if h != bytes(stored):
                 raise AuditFailure(f"entry {position} does not hash to its stored leaf hash (changed)")
-            _follow_chain(heads, position, leaf, h)
+            _follow_chain(heads, position, leaf, h, (bytes(subject) if subject is not None else None, seq))
             acc.add(h)
             expected += 1
             while next_cp is not None and next_cp[0] == expected:
@@ -117,15 +117,26 @@ def audit(session: Session, *, progress: Callable[[int], None] | None = None) ->
     return AuditResult(expected, acc.root(), len(checkpoints))
 
 
-def _follow_chain(heads: dict[bytes, tuple[int, bytes]], position: int, leaf: bytes, h: bytes) -> None:
+def _follow_chain(
+    heads: dict[bytes, tuple[int, bytes]],
+    position: int,
+    leaf: bytes,
+    h: bytes,
+    columns: tuple[bytes | None, int | None],
+) -> None:
     match = _CHAIN.search(leaf)
     if match is None:
         raise AuditFailure(f"entry {position} is not a pds ledger leaf")
     subject_hex, prev_hex, seq_text = match.groups()
-    if subject_hex is None:
+    subject = bytes.fromhex(subject_hex.decode()) if subject_hex is not None else None
+    seq = int(seq_text) if seq_text != b"null" else None
+    # history() and the next append find a citizen's entries by these columns, not by the leaf
+    if columns != (subject, seq):
+        raise AuditFailure(
+            f"entry {position}: its subject or sequence columns do not match its leaf (altered)"
+        )
+    if subject is None or seq is None:
         return
-    subject = bytes.fromhex(subject_hex.decode())
-    seq = int(seq_text)
     last = heads.get(subject)
     want_seq, want_prev = (0, None) if last is None else (last[0] + 1, last[1].hex())
     got_prev = prev_hex.decode() if prev_hex is not None else None

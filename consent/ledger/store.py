@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from consent.ledger.canonical import canonical_json
@@ -98,9 +98,14 @@ def read_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[
         for position, h in session.execute(select(_E.position, _E.leaf_hash).where(_E.position.in_(leaves))):
             found[(0, position)] = h
     if inner:
-        rows = session.execute(
-            select(_N.level, _N.position, _N.hash).where(tuple_(_N.level, _N.position).in_(inner))
-        )
+        # One (level = l AND position IN (...)) term per level, not (level, position) IN (...): SQLite
+        # plans a row-value IN list as a scan of the whole table, so every append, root and proof
+        # read all of ledger_node; OR'd terms are each a primary-key search on both databases.
+        by_level: dict[int, list[int]] = {}
+        for level, p in inner:
+            by_level.setdefault(level, []).append(p)
+        where = or_(*(and_(_N.level == level, _N.position.in_(ps)) for level, ps in sorted(by_level.items())))
+        rows = session.execute(select(_N.level, _N.position, _N.hash).where(where))
         for level, position, h in rows:
             found[(level, position)] = h
     missing = wanted - found.keys()
