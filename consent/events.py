@@ -37,7 +37,9 @@ GRANT_CREATED = "consent.grant.created"
 GRANT_NARROWED = "consent.grant.narrowed"
 GRANT_REVOKED = "consent.grant.revoked"
 GRANT_EXPIRED = "consent.grant.expired"
+REQUEST_MADE = "consent.request.made"  # a professional asks (the GP portal)
 REQUEST_DENIED = "consent.request.denied"
+EMERGENCY_ACCESS = "consent.emergency_access"  # break-glass: details carry emergency=True and the reason
 TOKEN_REUSE = "consent.token.reuse_detected"  # noqa: S105 (an event name, not a secret)
 CODE_REPLAY = "consent.code.replayed"
 RECORDS_READ = "records.read"

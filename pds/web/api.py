@@ -137,7 +137,10 @@ def list_records() -> Response:
         cursor=request.args.get("cursor"),
     )
     ids = [str(r.id) for r in page.items]
-    _record_read(access, ids, {"categories": wanted, "count": len(ids)})
+    kinds: dict[str, int] = {}
+    for r in page.items:
+        kinds[r.kind] = kinds.get(r.kind, 0) + 1
+    _record_read(access, ids, {"categories": wanted, "count": len(ids), "kinds": kinds})
     # Built from each record's stored payload JSON: parsing it only to serialise it again costs more
     # than the rest of the page.
     cursor = json.dumps(page.next_cursor).encode()
@@ -168,7 +171,9 @@ def get_record(record_id: str) -> Response:
         or (until and record.occurred_at >= until)
     ):
         raise NotFound("no such record", field="record_id")  # never say it exists
-    _record_read(access, [str(record.id)], {"categories": [record.category], "count": 1})
+    _record_read(
+        access, [str(record.id)], {"categories": [record.category], "count": 1, "kinds": {record.kind: 1}}
+    )
     return Response(record.to_json_bytes(), mimetype="application/json")
 
 
