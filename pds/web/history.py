@@ -53,7 +53,7 @@ def describe(item: events.HistoryItem, names: dict[str, str]) -> dict[str, Any]:
         events.GRANT_EXPIRED: f"{app}'s access ended",
         events.REQUEST_DENIED: f"You refused a request from {app}",
         events.REQUEST_MADE: f"{who} asked to see {_categories(d.get('categories'))}",
-        events.EMERGENCY_ACCESS: f"{who} opened your records in an emergency: {d.get('reason', 'no reason given')}",
+        events.EMERGENCY_ACCESS: f"{who} opened your records in an emergency: {d.get('reason', 'no reason')}",
         events.RECORDS_EXPORTED: f"{who} exported your records",
         events.RECORDS_DELIVERED: f"{d.get('count', 0)} records arrived from {d.get('source', 'a source')}",
         events.CODE_REPLAY: "A stolen sign-in code was refused and its access cut off",
