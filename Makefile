@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+## The browser tests drive Debian's Chromium (as root in CI); Playwright never downloads one
 setup: $(STAMP)
+	@command -v chromium >/dev/null || { echo "Installing Chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 ## Set up, initialise (keys and SQLite under var/), load demo data and serve on http://127.0.0.1:5000
 run: setup
