@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-postgres lint bench clean
+.PHONY: setup browser run test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## The browser tests drive Debian's Chromium (as root in CI); Playwright never downloads one
 setup: $(STAMP)
+
+## The browser tests drive Debian's Chromium (as root in CI); Playwright never downloads one
+browser:
 	@command -v chromium >/dev/null || { echo "Installing Chromium for the browser tests (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
@@ -24,12 +26,12 @@ run: setup
 	$(BIN)/pds serve
 
 ## Set up and run the whole test suite (SQLite; set PDS_TEST_DATABASE_URL for PostgreSQL)
-test: setup
+test: setup browser
 	$(BIN)/ruff check pds consent connectors migrations tests bench
 	$(BIN)/pytest
 
 ## The suite against PostgreSQL on 127.0.0.1:5432, in a fresh database dropped afterwards
-test-postgres: setup
+test-postgres: setup browser
 	bash .ci/postgres-tests
 
 lint: setup

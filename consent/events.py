@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session
 
 from consent.ledger import store
@@ -54,8 +54,10 @@ SUBJECT_KEY_CATEGORY = "ledger:subject-key"
 DETAIL_CATEGORY = "ledger:detail"
 PSEUDONYM_DOMAIN = b"pds/ledger/subject/v1:"
 
-# Pseudonyms by data key id; the data key row is read (and so an erasure seen) on every use.
-_PSEUDONYMS: dict[int, bytes] = {}
+# Pseudonyms by (data key id, citizen), once committed; the data key row is read (and so an erasure
+# seen) on every use. Those worked out in a transaction wait in session.info until it commits.
+_PSEUDONYMS: dict[tuple[int, uuid.UUID], bytes] = {}
+_PENDING = "pds.pending_pseudonyms"
 
 
 @dataclass(frozen=True)
@@ -242,9 +244,10 @@ def _provider(session: Session) -> crypto.KeyProvider:
 
 
 def _pseudonym(session: Session, key: crypto.DataKey, *, create: bool = True) -> bytes:
-    cached = _PSEUDONYMS.get(key.id)
+    cache_key = (key.id, key.citizen_id)
+    cached = _PSEUDONYMS.get(cache_key) or session.info.get(_PENDING, {}).get(cache_key)
     if cached is not None:
-        return cached
+        return cached  # type: ignore[no-any-return]
     cid = key.citizen_id
     row = session.get(LedgerSubjectKey, cid)
     if row is None:
@@ -260,10 +263,24 @@ def _pseudonym(session: Session, key: crypto.DataKey, *, create: bool = True) ->
         owner = DataKeys(session, provider=_provider(session)).for_ciphertext(row.sealed)
         material = crypto.open_sealed(owner, row.sealed, row_id=cid, category=SUBJECT_KEY_CATEGORY)
     value = hmac.new(material, PSEUDONYM_DOMAIN + cid.bytes, hashlib.sha256).digest()
-    if len(_PSEUDONYMS) > 20_000:
-        _PSEUDONYMS.clear()  # bounded; a miss costs one unseal
-    _PSEUDONYMS[key.id] = value
+    # Shared with other sessions only once this transaction commits: a key row that is rolled back
+    # (and, on SQLite, a data key id handed out again) must not leave its pseudonym behind.
+    session.info.setdefault(_PENDING, {})[cache_key] = value
     return value
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_pseudonyms(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        if len(_PSEUDONYMS) > 20_000:
+            _PSEUDONYMS.clear()  # bounded; a miss costs one unseal
+        _PSEUDONYMS.update(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pseudonyms(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def _describe(e: Event) -> dict[str, Any]:

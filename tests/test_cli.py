@@ -71,7 +71,9 @@ def test_init_demo_list_export_and_delete(workdir: Path, db_url: str) -> None:
     assert "erased" in ok(pds(workdir, db_url, "citizens", "delete", bob, "--yes"))
     engine = create_engine(db_url)
     with engine.connect() as conn:  # the export and the erasure are both in the ledger, under one pseudonym
-        leaves = [json.loads(r[0]) for r in conn.execute(text("SELECT leaf FROM ledger_entry ORDER BY position"))]
+        leaves = [
+            json.loads(r[0]) for r in conn.execute(text("SELECT leaf FROM ledger_entry ORDER BY position"))
+        ]
     engine.dispose()
     export_leaf, erased_leaf = (x for x in leaves if x["event"] in ("records.exported", "citizen.erased"))
     assert (export_leaf["event"], erased_leaf["event"]) == ("records.exported", "citizen.erased")

@@ -33,7 +33,10 @@ def test_the_history_page_shows_reads_grants_and_emergencies(
     html = page.text
     assert "You allowed Diabetes Diary to see your health record" in html
     assert "Diabetes Diary read 1 record (your health record)" in html
-    assert 'class="emergency"' in html and "Emergency access: </strong>Staff member dr-jones read your health summary" in html
+    assert (
+        'class="emergency"' in html
+        and "Emergency access: </strong>Staff member dr-jones read your health summary" in html
+    )
     assert "Unconscious in A&amp;E" in html
     # newest first: the emergency read is above the app's read, which is above the grant
     assert html.index("Emergency access") < html.index("Diabetes Diary read") < html.index("You allowed")

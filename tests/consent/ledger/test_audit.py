@@ -87,13 +87,6 @@ def build_log(runtime: Runtime) -> Log:
     return Log(citizens, [owner_at(citizens, p) for p in range(SIZE)])
 
 
-@pytest.fixture(autouse=True)
-def fresh_pseudonym_cache() -> None:
-    # Each test empties the database, and SQLite then numbers data keys from 1 again; the process-wide
-    # pseudonym cache (by data key id) would hand one test's pseudonyms to the next test's citizens.
-    events._PSEUDONYMS.clear()
-
-
 @pytest.fixture
 def log(runtime: Runtime) -> Log:
     return build_log(runtime)
