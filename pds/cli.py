@@ -511,8 +511,11 @@ def ledger() -> None:
 @ledger.command(
     "verify", help="Recompute every leaf and root and check every checkpoint; exit 1 on the first fault."
 )
+@click.option(
+    "--key", "vkey", help="Accept only checkpoints signed by this verifier key (the one you published)."
+)
 @pass_ctx
-def ledger_verify(ctx: Context) -> None:
+def ledger_verify(ctx: Context, vkey: str | None) -> None:
     from sqlalchemy import func, select
 
     from consent.ledger.audit import AuditFailure, audit
@@ -524,7 +527,7 @@ def ledger_verify(ctx: Context) -> None:
         total = session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
         try:
             with progress(total, "verifying the ledger") as bar:
-                result = audit(session, progress=bar.update)
+                result = audit(session, progress=bar.update, pinned_key=vkey.strip() if vkey else None)
         except AuditFailure as exc:
             raise click.ClickException(f"ledger verify failed: {exc}") from None
     click.echo(f"ok: {result.entries} entries, root {result.root.hex()}")

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
+from consent.ledger.checkpoint import verifier_key_string
 from tests.conftest import CONFIG, empty_database
 
 PDS = str(Path(sys.executable).with_name("pds"))
@@ -82,6 +84,20 @@ def test_init_demo_list_export_and_delete(workdir: Path, db_url: str) -> None:
     again = pds(workdir, db_url, "citizens", "export", bob)
     assert again.returncode == 1 and "has been erased" in again.stderr and again.stdout == ""
     assert ok(pds(workdir, db_url, "ledger", "verify")).startswith(f"ok: {len(leaves)} entries, root ")
+    # pinned to the published key, checkpoints by any other key are refused
+    note = ok(pds(workdir, db_url, "ledger", "checkpoint"))
+    assert note.splitlines()[1] == str(len(leaves))
+    vkey = ok(pds(workdir, db_url, "ledger", "key")).strip()
+    assert ok(pds(workdir, db_url, "ledger", "verify", "--key", vkey)).startswith(
+        f"ok: {len(leaves)} entries"
+    )
+    other = verifier_key_string(vkey.split("+")[0], Ed25519PrivateKey.generate().public_key())
+    refused = pds(workdir, db_url, "ledger", "verify", "--key", other)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: ledger verify failed: checkpoint {len(leaves)}: "
+        "its signature does not verify (forged or altered)"
+    )
 
 
 def test_citizens_add_checks_its_input(workdir: Path, db_url: str) -> None:

@@ -75,8 +75,12 @@ class _Accumulator:
         return result
 
 
-def audit(session: Session, *, progress: Callable[[int], None] | None = None) -> AuditResult:
-    checkpoints = _signed_checkpoints(session)
+def audit(
+    session: Session, *, progress: Callable[[int], None] | None = None, pinned_key: str | None = None
+) -> AuditResult:
+    """Check the whole log. With `pinned_key` (the published verifier key), checkpoints must be signed by
+    it; without, by any key in the log's own signer table, which whoever can write to it could extend."""
+    checkpoints = _signed_checkpoints(session, pinned_key)
     due = iter(checkpoints)
     next_cp = next(due, None)
     acc = _Accumulator()
@@ -148,12 +152,18 @@ def _follow_chain(
     heads[subject] = (seq, h)
 
 
-def _signed_checkpoints(session: Session) -> list[tuple[int, bytes]]:
+def _signed_checkpoints(session: Session, pinned_key: str | None) -> list[tuple[int, bytes]]:
     """Every checkpoint as (size, signed root), each signature checked with the log's keys."""
-    keys = [
-        parse_verifier_key(verifier_key_string(s.name, s.public_key))
-        for s in session.scalars(select(LedgerSigner))
-    ]
+    if pinned_key is not None:
+        try:
+            keys = [parse_verifier_key(pinned_key)]
+        except VerificationError as exc:
+            raise AuditFailure(f"the key given is not a verifier key: {exc}") from None
+    else:
+        keys = [
+            parse_verifier_key(verifier_key_string(s.name, s.public_key))
+            for s in session.scalars(select(LedgerSigner))
+        ]
     out = []
     for row in session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)):
         signed = None
