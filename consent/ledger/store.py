@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from consent.ledger.canonical import canonical_json
@@ -88,26 +89,47 @@ def frontier_keys(size: int) -> list[tuple[int, int]]:
     return keys
 
 
+# One query, one fixed statement for any set of keys, each key a primary-key lookup. Not
+# (level, position) IN ((..), ..): SQLite plans a row-value IN list as a scan of the whole table,
+# so every append, root and proof read all of ledger_node; and a statement built per key set costs
+# SQLAlchemy more than the query itself.
+_READ_NODES = {
+    "postgresql": text(
+        "SELECT 0, position, leaf_hash FROM ledger_entry WHERE position = ANY(CAST(:leaves AS bigint[])) "
+        "UNION ALL "
+        "SELECT n.level, n.position, n.hash "
+        "FROM unnest(CAST(:levels AS smallint[]), CAST(:positions AS bigint[])) AS k(level, position) "
+        "JOIN ledger_node AS n ON n.level = k.level AND n.position = k.position"
+    ),
+    "sqlite": text(
+        "SELECT 0, position, leaf_hash FROM ledger_entry "
+        "WHERE position IN (SELECT value FROM json_each(:leaves)) "
+        "UNION ALL "
+        "SELECT level, position, hash FROM ledger_node WHERE (level, position) IN "
+        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:nodes))"
+    ),
+}
+
+
 def read_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Fetch node hashes by (level, position) in at most two queries; level 0 comes from the entries."""
+    """Fetch node hashes by (level, position) in one query; level 0 comes from the entries."""
     wanted = set(keys)
+    if not wanted:
+        return {}
     leaves = [p for level, p in wanted if level == 0]
     inner = [(level, p) for level, p in wanted if level > 0]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        params: dict[str, object] = {
+            "leaves": leaves,
+            "levels": [level for level, _ in inner],
+            "positions": [p for _, p in inner],
+        }
+    else:
+        params = {"leaves": json.dumps(leaves), "nodes": json.dumps(inner)}
     found: dict[tuple[int, int], bytes] = {}
-    if leaves:
-        for position, h in session.execute(select(_E.position, _E.leaf_hash).where(_E.position.in_(leaves))):
-            found[(0, position)] = h
-    if inner:
-        # One (level = l AND position IN (...)) term per level, not (level, position) IN (...): SQLite
-        # plans a row-value IN list as a scan of the whole table, so every append, root and proof
-        # read all of ledger_node; OR'd terms are each a primary-key search on both databases.
-        by_level: dict[int, list[int]] = {}
-        for level, p in inner:
-            by_level.setdefault(level, []).append(p)
-        where = or_(*(and_(_N.level == level, _N.position.in_(ps)) for level, ps in sorted(by_level.items())))
-        rows = session.execute(select(_N.level, _N.position, _N.hash).where(where))
-        for level, position, h in rows:
-            found[(level, position)] = h
+    for level, position, h in session.execute(_READ_NODES.get(dialect, _READ_NODES["sqlite"]), params):
+        found[(level, position)] = h
     missing = wanted - found.keys()
     if missing:
         level, position = min(missing)
