@@ -126,7 +126,7 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
                 keys.active(e.citizen_id), body, row_id=uuid.UUID(int=a.position), category=DETAIL_CATEGORY
             )
         rows.append({"position": a.position, "citizen_id": e.citizen_id, "body": body})
-    session.execute(insert(LedgerDetail), rows)
+    session.execute(insert(LedgerDetail.__table__), rows)
     return [Recorded(a.position, a.leaf, a.leaf_hash) for a in appended]
 
 

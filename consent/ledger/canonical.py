@@ -8,14 +8,17 @@ whole encoded as UTF-8 (s3.2.4). Anything outside the subset raises ValueError i
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 
 # RFC 7493 (I-JSON) s2.2, which RFC 8785 s3.1 requires: integers must survive a trip through an
 # IEEE 754 double, so only those of magnitude below 2^53 are accepted.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-# RFC 8785 s3.2.2.2: the two-character escapes JSON.stringify uses; other controls become \u00xx.
-SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Strings with nothing RFC 8785 s3.2.2.2 escapes (quote, backslash, controls) and no lone surrogate.
+_PLAIN = re.compile('[^"\\\\\x00-\x1f\ud800-\udfff]*')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_DEPTH = 64  # leaves are shallow; refuse runaway nesting rather than hit the recursion limit
 
 
@@ -83,17 +86,19 @@ def _integer(value: int) -> str:
     return str(int(value))
 
 
+def canonical_string(value: str) -> str:
+    """One JSON string exactly as RFC 8785 writes it."""
+    return _string(value)
+
+
 def _string(value: str) -> str:
     """RFC 8785 s3.2.2.2: escape only '"', '\\' and controls below U+0020; everything else as itself."""
-    out = ['"']
-    for c in value:
-        if c in SHORT_ESCAPES:
-            out.append(SHORT_ESCAPES[c])
-        elif c < " ":
-            out.append(f"\\u{ord(c):04x}")
-        elif "\ud800" <= c <= "\udfff":
-            raise ValueError(f"string holds a lone surrogate U+{ord(c):04X}, which is not Unicode text")
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
+    if _PLAIN.fullmatch(value):  # the usual case: nothing to escape
+        return '"' + value + '"'
+    lone = _SURROGATE.search(value)
+    if lone:
+        code = ord(lone.group())
+        raise ValueError(f"string holds a lone surrogate U+{code:04X}, which is not Unicode text")
+    # Python's encoder escapes exactly as JSON.stringify does: the short escapes, \u00xx for the other
+    # controls, and nothing else when ensure_ascii is off.
+    return json.dumps(value, ensure_ascii=False)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from consent import events
 from consent.ledger import store
 from consent.ledger.audit import AuditFailure, AuditResult, audit
+from consent.ledger.canonical import canonical_json
 from consent.ledger.checkpoint import make_signer, sign_checkpoint
 from consent.ledger.checkpoints import Head
 from consent.ledger.merkle import root_from_leaf_hashes
@@ -220,7 +221,7 @@ def test_cli_verify_after_init_and_demo_catches_a_changed_entry(
         leaf, h = read_entry(conn, victim)
         doc = json.loads(leaf)
         doc["event"] = "consent.grant.revoked"  # say something else happened
-        write_entry(conn, victim, store.canonical_json(doc), h)
+        write_entry(conn, victim, canonical_json(doc), h)
     bad = pds("ledger", "verify")
     assert bad.returncode == 1 and bad.stdout == ""
     assert error_line(bad) == (
@@ -260,7 +261,7 @@ def test_a_citizens_leaf_changed_with_its_hash_breaks_their_chain(runtime: Runti
         leaf, _ = read_entry(conn, first)
         doc = json.loads(leaf)
         doc["commitment"] = "00" * 32  # claim other details were recorded
-        changed = store.canonical_json(doc)
+        changed = canonical_json(doc)
         write_entry(conn, first, changed, leaf_hash(changed))
     # Her next entry still names the hash of the original leaf as the one before it.
     assert audit_error(runtime) == (

@@ -128,3 +128,22 @@ def test_canonical_form_round_trips_through_a_json_parser() -> None:
     leaf = {"event": "consent.grant.created", "seq": 7, "subject": "ab" * 32, "scopes": ["gp", "vault:read"]}
     assert json.loads(canonical_json(leaf)) == leaf
     assert canonical_json(json.loads(canonical_json(leaf))) == canonical_json(leaf)
+
+
+@pytest.mark.parametrize(
+    ("event", "subject", "seq", "prev"),
+    [
+        ("records.read", bytes(range(32)), 0, None),
+        ("consent.grant.created", b"\xff" * 32, 7, b"\x01" * 32),
+        ('system.\u00e9v\u00e9nement "quoted"\n', None, None, None),
+    ],
+)
+def test_the_fast_leaf_writer_is_canonical_json(
+    event: str, subject: bytes | None, seq: int | None, prev: bytes | None
+) -> None:
+    from consent.ledger import store
+
+    pending = store.PendingLeaf(event, 1_764_115_200_123_456, subject, bytes(32))
+    fast = store.leaf_bytes(pending, seq=seq, prev=prev)
+    assert fast == canonical_json(store.leaf_members(pending, seq=seq, prev=prev))
+    assert json.loads(fast)["event"] == event
