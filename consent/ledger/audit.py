@@ -1,18 +1,21 @@
 """`pds ledger verify`: recompute the whole log from its entries and hold it to every signed checkpoint.
 
-One pass in position order: each leaf is hashed again (RFC 9162 leaf hash) and checked against the
-stored hash; each citizen's chain (sequence number and previous leaf hash) is followed; the root is
-rebuilt incrementally and compared with the signed root of every checkpoint as the pass reaches its
-size. Checkpoint signatures are checked with the log's own keys, and each consecutive pair is also
-checked with a consistency proof built from the stored subtree hashes, as a client would.
+Every leaf is hashed again (RFC 9162 leaf hash) and checked against the stored hash; each citizen's chain
+(sequence number and previous leaf hash) is followed and held to the index columns; the root is rebuilt
+and compared with the signed root of every checkpoint (consent/ledger/scan.py does the per-entry work).
+Checkpoint signatures are checked with the log's own keys (or the one key given), and each consecutive
+pair is also checked with a consistency proof built from the stored subtree hashes, as a client would.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
+from multiprocessing import get_context
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -21,21 +24,23 @@ from consent.ledger import store
 from consent.ledger.checkpoint import verifier_key_string
 from consent.ledger.merkle import EMPTY_ROOT
 from consent.ledger.models import LedgerCheckpoint, LedgerSigner
+from consent.ledger.scan import (
+    CHUNK_LEVEL,
+    ChunkResult,
+    chunk_query,
+    scan_chunk_in_worker,
+    scan_rows,
+)
 from consent.ledger.verify import (
     VerificationError,
-    leaf_hash,
     node_hash,
     parse_verifier_key,
     verify_checkpoint,
     verify_consistency,
 )
 
-CHUNK = 20_000
-# A leaf is canonical JSON, so its members come in one order; this reads the chain fields without
-# parsing the whole leaf (the audit's cost is dominated by what it does per entry).
-_CHAIN = re.compile(
-    rb'"subject":(?:null|"([0-9a-f]{64})"),"subject_prev":(?:null|"([0-9a-f]{64})"),"subject_seq":(null|\d+)'
-)
+PARALLEL_MIN_CHUNKS = 4  # below this, starting worker processes costs more than it saves
+MAX_WORKERS = 4
 
 
 class AuditFailure(Exception):
@@ -49,107 +54,154 @@ class AuditResult:
     checkpoints: int
 
 
-class _Accumulator:
-    """RFC 9162 MTH over a stream of leaf hashes, readable at any point (the root of what came so far)."""
-
-    def __init__(self) -> None:
-        self.stack: list[bytes] = []
-        self.count = 0
-
-    def add(self, h: bytes) -> None:
-        stack = self.stack
-        stack.append(h)
-        self.count += 1
-        count = self.count
-        while not count & 1:
-            right = stack.pop()
-            stack[-1] = node_hash(stack[-1], right)
-            count >>= 1
-
-    def root(self) -> bytes:
-        if not self.stack:
-            return EMPTY_ROOT
-        result = self.stack[-1]
-        for h in reversed(self.stack[:-1]):
-            result = node_hash(h, result)
-        return result
-
-
 def audit(
-    session: Session, *, progress: Callable[[int], None] | None = None, pinned_key: str | None = None
+    session: Session,
+    *,
+    progress: Callable[[int], None] | None = None,
+    pinned_key: str | None = None,
+    workers: int | None = None,
+    chunk_level: int = CHUNK_LEVEL,
 ) -> AuditResult:
     """Check the whole log. With `pinned_key` (the published verifier key), checkpoints must be signed by
-    it; without, by any key in the log's own signer table, which whoever can write to it could extend."""
+    it; without, by any key in the log's own signer table, which whoever can write to it could extend.
+
+    A large log is scanned in aligned chunks by several processes (`workers`, default: one per CPU, up to
+    four); the result, and the first fault reported, are the same as a single pass in position order.
+    Chunks hold 2**chunk_level entries (tests make them small to exercise the stitching).
+    """
+    chunk_size = 1 << chunk_level
     checkpoints = _signed_checkpoints(session, pinned_key)
-    due = iter(checkpoints)
-    next_cp = next(due, None)
-    acc = _Accumulator()
-    heads: dict[bytes, tuple[int, bytes]] = {}
-    expected = 0
-    conn = session.connection()
-    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-        text("SELECT position, leaf, leaf_hash, subject, subject_seq FROM ledger_entry ORDER BY position")
-    )
-    for rows in result.partitions(CHUNK):
-        for position, leaf, stored, subject, seq in rows:
-            if position != expected:
-                if position > expected:
-                    raise AuditFailure(f"entry {expected} is missing: the next entry is {position} (deleted)")
-                raise AuditFailure(f"entry {position} appears twice")
-            leaf = bytes(leaf)
-            h = leaf_hash(leaf)
-            if h != bytes(stored):
-                raise AuditFailure(f"entry {position} does not hash to its stored leaf hash (changed)")
-            _follow_chain(heads, position, leaf, h, (bytes(subject) if subject is not None else None, seq))
-            acc.add(h)
-            expected += 1
-            while next_cp is not None and next_cp[0] == expected:
-                if acc.root() != next_cp[1]:
-                    raise AuditFailure(
-                        f"checkpoint {next_cp[0]}: entries 0-{next_cp[0] - 1} do not hash to its signed root "
-                        "(an entry was changed, inserted, removed or moved)"
-                    )
-                next_cp = next(due, None)
+    contiguous, gap = _contiguous_prefix(session)
+    signed = dict(checkpoints)
+    if signed.get(0, EMPTY_ROOT) != EMPTY_ROOT:
+        raise AuditFailure("checkpoint 0: its root is not the empty tree's")
+    chunks = [(a, min(a + chunk_size, contiguous)) for a in range(0, contiguous, chunk_size)]
+    sizes = [size for size, _ in checkpoints if size > 0]
+    jobs = [[n for n in sizes if a < n <= b] for a, b in chunks]
+
+    prefix: list[bytes] = []  # the complete chunks so far, folded as RFC 9162 does, largest first
+    heads: dict[str, tuple[int, str]] = {}  # subject -> its last sequence number and leaf hash (hex)
+    tail: list[bytes] = []
+    for (a, b), result in zip(chunks, _scan_all(session, chunks, jobs, workers), strict=True):
+        _stitch(result, prefix, heads, signed)
+        if result.count != b - a:  # a failure ends the scan; _stitch raised it in position order
+            raise AuditFailure(f"entry {a + result.count} could not be checked")
+        if b - a == chunk_size:
+            _push(prefix, result.stack[0], (a >> chunk_level) + 1)
+        else:
+            tail = result.stack
         if progress is not None:
-            progress(len(rows))
-    if next_cp is not None:
+            progress(b - a)
+    if gap is not None:
+        raise AuditFailure(f"entry {contiguous} is missing: the next entry is {gap} (deleted)")
+    beyond = [size for size in sizes if size > contiguous]
+    if beyond:
         raise AuditFailure(
-            f"checkpoint {next_cp[0]} was signed over {next_cp[0]} entries "
-            f"but the log holds {expected} (truncated)"
+            f"checkpoint {beyond[0]} was signed over {beyond[0]} entries "
+            f"but the log holds {contiguous} (truncated)"
         )
     _check_consistency(session, checkpoints)
-    return AuditResult(expected, acc.root(), len(checkpoints))
+    return AuditResult(contiguous, _fold(prefix + tail), len(checkpoints))
 
 
-def _follow_chain(
-    heads: dict[bytes, tuple[int, bytes]],
-    position: int,
-    leaf: bytes,
-    h: bytes,
-    columns: tuple[bytes | None, int | None],
-) -> None:
-    match = _CHAIN.search(leaf)
-    if match is None:
-        raise AuditFailure(f"entry {position} is not a pds ledger leaf")
-    subject_hex, prev_hex, seq_text = match.groups()
-    subject = bytes.fromhex(subject_hex.decode()) if subject_hex is not None else None
-    seq = int(seq_text) if seq_text != b"null" else None
-    # history() and the next append find a citizen's entries by these columns, not by the leaf
-    if columns != (subject, seq):
-        raise AuditFailure(
-            f"entry {position}: its subject or sequence columns do not match its leaf (altered)"
+def _contiguous_prefix(session: Session) -> tuple[int, int | None]:
+    """How many entries run 0, 1, 2... without a hole, and where the log resumes after the first hole."""
+    count, low, high = session.execute(
+        text("SELECT count(*), min(position), max(position) FROM ledger_entry")
+    ).one()
+    if not count:
+        return 0, None
+    if low == 0 and high == count - 1:  # positions are a primary key: no duplicates, so no holes
+        return int(count), None
+    if low != 0:
+        return 0, int(low)
+    resumes = session.execute(
+        text(
+            "SELECT min(e.position) FROM ledger_entry e WHERE e.position > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM ledger_entry p WHERE p.position = e.position - 1)"
         )
-    if subject is None or seq is None:
+    ).scalar_one()
+    before = session.execute(
+        text("SELECT max(position) FROM ledger_entry WHERE position < :p"), {"p": resumes}
+    ).scalar_one()
+    return int(before) + 1, int(resumes)
+
+
+def _scan_all(
+    session: Session, chunks: list[tuple[int, int]], jobs: list[list[int]], workers: int | None
+) -> Iterator[ChunkResult]:
+    wanted = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
+    if wanted > 1 and len(chunks) >= PARALLEL_MIN_CHUNKS:
+        url = session.get_bind().url.render_as_string(hide_password=False)
+        with ProcessPoolExecutor(max_workers=wanted, mp_context=get_context("spawn")) as pool:
+            yield from pool.map(
+                scan_chunk_in_worker,
+                [url] * len(chunks),
+                [a for a, _ in chunks],
+                [b for _, b in chunks],
+                jobs,
+            )
         return
-    last = heads.get(subject)
-    want_seq, want_prev = (0, None) if last is None else (last[0] + 1, last[1].hex())
-    got_prev = prev_hex.decode() if prev_hex is not None else None
-    if seq != want_seq or got_prev != want_prev:
-        raise AuditFailure(
-            f"entry {position} breaks its citizen's chain: sequence {seq} after {want_seq - 1} "
-            "(an entry of theirs was withheld, inserted or moved)"
-        )
-    heads[subject] = (seq, h)
+    cursor = session.connection().connection.cursor()
+    for (a, b), sizes in zip(chunks, jobs, strict=True):
+        cursor.execute(chunk_query(a, b))
+        yield scan_rows(cursor, a, sizes)
+
+
+def _stitch(
+    result: ChunkResult,
+    prefix: list[bytes],
+    heads: dict[str, tuple[int, str]],
+    signed: dict[int, bytes],
+) -> None:
+    """Check what a chunk could not check alone, in position order: each citizen's first entry in it
+    against their last before it, each checkpoint inside it, and then its own first fault."""
+    checks: list[tuple[int, int, Any]] = []
+    for subject, (position, seq, prev) in result.first.items():
+        checks.append((position, 0, (subject, seq, prev)))
+    for size in result.snapshots:
+        checks.append((size - 1, 1, size))
+    if result.failure is not None:
+        checks.append((result.failure[0], 2, None))
+    for position, kind, what in sorted(checks, key=lambda c: (c[0], c[1])):
+        if kind == 0:
+            subject, seq, prev = what
+            last = heads.get(subject)
+            want_seq, want_prev = (0, None) if last is None else (last[0] + 1, last[1])
+            if (seq, prev) != (want_seq, want_prev):
+                raise AuditFailure(
+                    f"entry {position} breaks its citizen's chain: sequence {seq} after {want_seq - 1} "
+                    "(an entry of theirs was withheld, inserted or moved)"
+                )
+        elif kind == 1:
+            if _fold(prefix + result.snapshots[what]) != signed[what]:
+                raise AuditFailure(
+                    f"checkpoint {what}: entries 0-{what - 1} do not hash to its signed root "
+                    "(an entry was changed, inserted, removed or moved)"
+                )
+        else:
+            assert result.failure is not None
+            raise AuditFailure(result.failure[1])
+    heads.update(result.last)
+
+
+def _push(prefix: list[bytes], chunk_root: bytes, chunks_so_far: int) -> None:
+    prefix.append(chunk_root)
+    m = chunks_so_far
+    while not m & 1:
+        right = prefix.pop()
+        prefix[-1] = node_hash(prefix[-1], right)
+        m >>= 1
+
+
+def _fold(stack: list[bytes]) -> bytes:
+    """The root of a tree from its complete subtrees, largest first (RFC 9162's split at k)."""
+    if not stack:
+        return EMPTY_ROOT
+    result = stack[-1]
+    for h in reversed(stack[:-1]):
+        result = node_hash(h, result)
+    return result
 
 
 def _signed_checkpoints(session: Session, pinned_key: str | None) -> list[tuple[int, bytes]]:

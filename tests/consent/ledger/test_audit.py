@@ -94,8 +94,19 @@ def log(runtime: Runtime) -> Log:
 
 
 def run_audit(runtime: Runtime) -> AuditResult:
-    with session_scope(runtime.read_sessions) as s:
-        return audit(s)
+    """The audit as `pds ledger verify` runs it, held equal to the same audit split into chunks of four
+    entries, in this process and in two worker processes: same result, or the same first fault."""
+    outcomes = []
+    for options in ({}, {"chunk_level": 2, "workers": 1}, {"chunk_level": 2, "workers": 2}):
+        with session_scope(runtime.read_sessions) as s:
+            try:
+                outcomes.append(audit(s, **options))
+            except AuditFailure as failure:
+                outcomes.append(str(failure))
+    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0], outcomes
+    if isinstance(outcomes[0], str):
+        raise AuditFailure(outcomes[0])
+    return outcomes[0]
 
 
 def audit_error(runtime: Runtime) -> str:
