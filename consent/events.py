@@ -117,7 +117,7 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
         subject = pseudonyms[e.citizen_id] if e.citizen_id is not None else None
         pending.append(store.PendingLeaf(e.event_type, store.time_us(e.at or now), subject, commitment))
         bodies.append(salt + details)
-    appended = store.append(session, pending)
+    appended = store.append(session, pending, locked=True)
 
     rows = []
     for e, a, body in zip(batch, appended, bodies, strict=True):
