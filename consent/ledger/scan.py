@@ -2,10 +2,8 @@
 
 A chunk starts at a multiple of CHUNK_SIZE (a power of two), so each full chunk is one complete subtree
 of the RFC 9162 tree and the chunks can be scanned in any order, by several processes, and combined.
-Per entry the loop does only what it must: the leaf hash, one node hash on average, and a byte search
-for the chain members it expects (canonical JSON writes members in one order and escapes every quote
-inside a string, so `"subject":"..."` can only be the member itself). Whatever does not match is
-diagnosed the slow way, once.
+Per entry the loop does only what it must: the leaf hash, one node hash on average, and a comparison of
+the chain members at their canonical offsets. Whatever does not match is diagnosed the slow way, once.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from typing import Any
 
 CHUNK_LEVEL = 16
 CHUNK_SIZE = 1 << CHUNK_LEVEL  # entries per chunk: 65,536, a complete subtree of the tree
-FETCH = 8_192  # rows per fetch from the driver
 
 _CHAIN = re.compile(
     rb'"subject":(?:null|"([0-9a-f]{64})"),"subject_prev":(?:null|"([0-9a-f]{64})"),"subject_seq":(null|\d+),'
@@ -45,75 +42,79 @@ def chunk_query(start: int, stop: int) -> str:
 
 
 def scan_rows(cursor: Any, start: int, checkpoint_sizes: list[int]) -> ChunkResult:
-    """Scan rows (leaf, leaf_hash, subject, subject_seq) of positions start, start+1... from a cursor."""
-    sha = hashlib.sha256
+    """Check the rows (leaf, leaf_hash, subject, subject_seq) of positions start, start+1... of one chunk.
+
+    A citizen's entry after their first in the chunk is checked by slicing its chain members out of the
+    leaf at their canonical offsets (the first `"subject_prev":"` in a canonical leaf is that member:
+    a quote inside a string is always escaped); anything unexpected is diagnosed the slow way, once.
+    """
+    sha, search = hashlib.sha256, _CHAIN.search
     out = ChunkResult(start)
     stack = out.stack
-    snapshots_at = {size - start: size for size in checkpoint_sizes}
-    first, last = out.first, out.last
+    snaps = sorted(size - start for size in checkpoint_sizes)
+    snaps.append(-1)
+    next_snap, s_i = snaps[0], 0
+    first = out.first
+    # subject -> its last sequence number, that leaf's hash (hex), the subject (hex), and how the next
+    # leaf's sequence member must read
+    last: dict[bytes, tuple[int, bytes, bytes, bytes]] = {}
+    last_get = last.get
     n = 0
-    while True:
-        rows = cursor.fetchmany(FETCH)
-        if not rows:
-            break
-        for leaf, stored, subject, seq in rows:
-            leaf = bytes(leaf)
-            h = sha(b"\x00" + leaf).digest()
-            if h != bytes(stored):
-                out.failure = (
-                    start + n,
-                    f"entry {start + n} does not hash to its stored leaf hash (changed)",
-                )
-                out.count = n
-                return out
-            if subject is None:
-                if seq is not None or _NO_SUBJECT not in leaf:
-                    out.failure = _diagnose(start + n, leaf, subject, seq, None)
-                    out.count = n
-                    return out
+    for leaf, stored, subject, seq in cursor.fetchall():
+        h = sha(b"\x00" + leaf).digest()
+        if h != stored:
+            return _failed(out, n, f"entry {start + n} does not hash to its stored leaf hash (changed)")
+        if subject is None:
+            if seq is not None or _NO_SUBJECT not in leaf:
+                return _failed(out, n, _diagnose(start + n, leaf, subject, seq, None))
+        else:
+            known = last_get(subject)
+            i = leaf.find(b'"subject_prev":"', 80)
+            if (
+                known is not None
+                and seq == known[0] + 1
+                and leaf[i + 16 : i + 80] == known[1]
+                and leaf[i - 66 : i - 2] == known[2]
+                and leaf[i - 77 : i - 66] == b'"subject":"'
+                and leaf[i + 80 : i + 80 + len(known[3])] == known[3]
+            ):
+                shx = known[2]
             else:
-                sh = bytes(subject).hex()
-                known = last.get(sh)
-                if known is not None and seq == known[0] + 1:
-                    expected = f'"subject":"{sh}","subject_prev":"{known[1]}","subject_seq":{seq},'.encode()
-                    ok = expected in leaf
-                else:
-                    ok = False
-                if not ok:
-                    if known is not None:
-                        out.failure = _diagnose(start + n, leaf, subject, seq, known)
-                        out.count = n
-                        return out
-                    # the subject's first entry in this chunk: its chain is stitched by the caller
-                    match = _CHAIN.search(leaf)
-                    leaf_seq = match.group(3) if match is not None else b"null"
-                    if (
-                        match is None
-                        or match.group(1) != sh.encode()
-                        or leaf_seq == b"null"
-                        or int(leaf_seq) != seq
-                    ):
-                        out.failure = _diagnose(start + n, leaf, subject, seq, None)
-                        out.count = n
-                        return out
-                    prev = match.group(2)
-                    first[sh] = (start + n, seq, prev.decode() if prev is not None else None)
-                last[sh] = (seq, h.hex())
-            stack.append(h)
-            n += 1
+                if known is not None:
+                    return _failed(out, n, _diagnose(start + n, leaf, subject, seq, known[:1]))
+                shx = subject.hex().encode()
+                match = search(leaf)
+                leaf_seq = match.group(3) if match is not None else b"null"
+                if match is None or match.group(1) != shx or leaf_seq == b"null" or int(leaf_seq) != seq:
+                    return _failed(out, n, _diagnose(start + n, leaf, subject, seq, None))
+                prev = match.group(2)
+                first[shx.decode()] = (start + n, seq, prev.decode() if prev is not None else None)
+            last[subject] = (seq, h.hex().encode(), shx, b'","subject_seq":%d,' % (seq + 1))
+        stack.append(h)
+        n += 1
+        if not n & 1:
             m = n
             while not m & 1:
                 right = stack.pop()
                 stack[-1] = sha(b"\x01" + stack[-1] + right).digest()
                 m >>= 1
-            if n in snapshots_at:
-                out.snapshots[snapshots_at[n]] = list(stack)
+        if n == next_snap:
+            out.snapshots[start + n] = list(stack)
+            s_i += 1
+            next_snap = snaps[s_i]
+    out.count = n
+    out.last = {shx.decode(): (seq, hx.decode()) for seq, hx, shx, _ in last.values()}
+    return out
+
+
+def _failed(out: ChunkResult, n: int, failure: str | tuple[int, str]) -> ChunkResult:
+    out.failure = failure if isinstance(failure, tuple) else (out.start + n, failure)
     out.count = n
     return out
 
 
 def _diagnose(
-    position: int, leaf: bytes, subject: Any, seq: int | None, known: tuple[int, str] | None
+    position: int, leaf: bytes, subject: Any, seq: int | None, known: tuple[int, Any] | None
 ) -> tuple[int, str]:
     """Why an entry's chain members are not what they should be, in the words the audit reports."""
     match = _CHAIN.search(leaf)
