@@ -10,11 +10,12 @@ pair is also checked with a consistency proof built from the stored subtree hash
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from typing import Any
 
 from sqlalchemy import select, text
@@ -133,7 +134,7 @@ def _scan_all(
     wanted = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
     if wanted > 1 and len(chunks) >= PARALLEL_MIN_CHUNKS:
         url = session.get_bind().url.render_as_string(hide_password=False)
-        with ProcessPoolExecutor(max_workers=wanted, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=wanted, mp_context=get_context(_start_method())) as pool:
             yield from pool.map(
                 scan_chunk_in_worker,
                 [url] * len(chunks),
@@ -146,6 +147,15 @@ def _scan_all(
     for (a, b), sizes in zip(chunks, jobs, strict=True):
         cursor.execute(chunk_query(a, b))
         yield scan_rows(cursor, a, sizes)
+
+
+def _start_method() -> str:
+    """Fork when it is safe, for it starts workers in milliseconds where spawning costs a second of
+    imports: only from a process with no other thread (a thread holding a lock at the fork would leave
+    it held in the child). Workers open their own connections and never touch the parent's."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return "fork"
+    return "spawn"
 
 
 def _stitch(

@@ -139,7 +139,7 @@ _ENGINES: dict[str, Any] = {}
 
 
 def scan_chunk_in_worker(url: str, start: int, stop: int, checkpoint_sizes: list[int]) -> ChunkResult:
-    """Scan one chunk over this process's own connection (workers are spawned: nothing is inherited)."""
+    """Scan one chunk over this process's own connection (never one inherited from the parent)."""
     from pds.db import make_engine
 
     engine = _ENGINES.get(url)
