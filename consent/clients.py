@@ -92,7 +92,7 @@ class ClientService:
         if not 0 < len(name) <= 200:
             raise ValidationError("must be 1 to 200 characters", field="client_name")
         requested = scope_words.split(scope)
-        unknown = [s for s in requested if s not in scope_words.SUPPORTED_SCOPES]
+        unknown = [s for s in requested if not scope_words.is_supported(s)]
         if unknown or not requested:
             raise ValidationError(
                 f"must be some of {' '.join(scope_words.SUPPORTED_SCOPES)}; unknown: {' '.join(unknown)}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 CATEGORY_SCOPES = {"health.read": "health", "education.read": "education", "cases.read": "case"}
 IDENTITY_SCOPES = ("openid", "profile", "offline_access")
 LEDGER_SCOPE = "ledger.read"  # the citizen's own access history, as an app acting for them sees it
@@ -16,6 +18,22 @@ PLAIN_WORDS = {
     "profile": "Your name and email address",
     "offline_access": "Keep this access when you are not using the app, until it ends or you revoke it",
 }
+
+
+# A source system pushing deliveries to one connector: "connector:<name>" (issued by
+# `pds connectors credentials NAME`), for client-credentials tokens only.
+CONNECTOR_PREFIX = "connector:"
+CONNECTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def connector_scope(name: str) -> str:
+    return CONNECTOR_PREFIX + name
+
+
+def is_supported(scope: str) -> bool:
+    if scope.startswith(CONNECTOR_PREFIX):
+        return bool(CONNECTOR_NAME.match(scope[len(CONNECTOR_PREFIX) :]))
+    return scope in SUPPORTED_SCOPES
 
 
 def split(scope: str | None) -> list[str]:
@@ -33,6 +51,7 @@ def scopes_for_categories(categories: list[str]) -> list[str]:
 
 
 def join(scopes: list[str]) -> str:
-    """A canonical scope string: supported order, no duplicates."""
+    """A canonical scope string: supported order, no duplicates, connector scopes last."""
     wanted = set(scopes)
-    return " ".join(s for s in SUPPORTED_SCOPES if s in wanted)
+    connectors = sorted(s for s in wanted if s.startswith(CONNECTOR_PREFIX) and is_supported(s))
+    return " ".join([*(s for s in SUPPORTED_SCOPES if s in wanted), *connectors])

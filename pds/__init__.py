@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from pds.web import (
         account,
         api,
+        connectors,
         db,
         errors,
         health,
@@ -61,6 +62,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.extensions["pds.oauth"] = build_server(app, ctx, oauth.metadata(issuer))
     install_request_hooks(app)
     errors.register(app)
-    for blueprint in (health.bp, openapi.bp, account.bp, oauth.bp, api.bp, ledger.bp, history.bp):
+    for blueprint in (
+        health.bp,
+        openapi.bp,
+        account.bp,
+        oauth.bp,
+        api.bp,
+        ledger.bp,
+        history.bp,
+        connectors.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -500,6 +500,145 @@ def guardians_list(ctx: Context, as_json: bool) -> None:
         )
 
 
+# -- connectors --------------------------------------------------------------------------------
+
+
+@cli.group(help="Source systems that feed vaults ([connectors.NAME] in config.toml).")
+def connectors() -> None:
+    pass
+
+
+def _connector(ctx: Context, name: str) -> Any:
+    found = ctx.settings.connectors.get(name)
+    if found is None:
+        known = ", ".join(sorted(ctx.settings.connectors)) or "none configured"
+        raise click.ClickException(f"no connector is called {name!r} (known: {known})")
+    return found
+
+
+@connectors.command(
+    "credentials", help="Issue a client id and secret a source system pushes deliveries with."
+)
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def connectors_credentials(ctx: Context, name: str, as_json: bool) -> None:
+    from consent.clients import ClientService
+    from consent.scopes import connector_scope
+    from pds.db import session_scope
+
+    connector = _connector(ctx, name)
+    runtime = ctx.runtime()
+    with session_scope(runtime.sessions) as session:
+        made = ClientService(session).add(
+            name=f"{connector.title} (pushes to {name})",
+            operator=connector.title,
+            purpose=f"Delivers records to pds through the {name} connector",
+            redirect_uris=[],
+            scope=connector_scope(name),
+            grant_types=["client_credentials"],
+        )
+    base = ctx.settings.server.public_url
+    out = {
+        "connector": name,
+        "client_id": made.client.client_id,
+        "client_secret": made.secret,
+        "scope": connector_scope(name),
+        "token_endpoint": base + "/oauth/token",
+        "deliveries_url": f"{base}/connectors/{name}/deliveries",
+    }
+    if as_json:
+        emit(out)
+        return
+    for key, value in out.items():
+        click.echo(f"{key}: {value}")
+    click.echo("the secret is shown once: store it in the source system now")
+
+
+@connectors.command("sync", help="Pull what is new from one connector, or from every one that can be pulled.")
+@click.argument("name", required=False)
+@pass_ctx
+def connectors_sync(ctx: Context, name: str | None) -> None:
+    from connectors import sync
+
+    runtime = ctx.runtime()
+    chosen = (
+        [_connector(ctx, name)]
+        if name
+        else [c for c in ctx.settings.connectors.values() if c.url or c.folder]
+    )
+    if not chosen:
+        raise click.ClickException("no connector has a url or folder to pull from")
+    failed = []
+    for connector in chosen:
+        try:
+            try:
+                fetches = sync.plan(connector, _cursor(runtime, connector.name))
+            except sync.SyncFailed:
+                fetches = []  # run() meets the same failure, and records it
+            with progress(len(fetches), f"{connector.name}: pulling") as bar:
+                report = sync.run(runtime.sessions, runtime.open_vault, connector, progress=bar.update)
+        except sync.SyncFailed as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed.append(connector.name)
+            continue
+        c = report.counts
+        click.echo(
+            f"{connector.name}: {report.deliveries} deliveries, {c['stored']} stored, "
+            f"{c['updated']} updated, {c['unchanged']} unchanged; cursor {report.cursor or '(none)'}"
+        )
+    if failed:
+        raise click.ClickException(f"sync failed for {', '.join(failed)}")
+
+
+def _cursor(runtime: Any, name: str) -> str:
+    from connectors.models import ConnectorState
+    from pds.db import session_scope
+
+    with session_scope(runtime.read_sessions) as session:
+        state = session.get(ConnectorState, name)
+        return state.cursor if state else ""
+
+
+@connectors.command(
+    "status", help="Each connector: its kind, where it pulls from, last run, cursor and last error."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def connectors_status(ctx: Context, as_json: bool) -> None:
+    from connectors.models import ConnectorState
+    from pds.db import session_scope
+
+    runtime = ctx.runtime()
+    rows = []
+    with session_scope(runtime.read_sessions) as session:
+        for c in ctx.settings.connectors.values():
+            state = session.get(ConnectorState, c.name)
+            rows.append(
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "title": c.title,
+                    "pulls_from": c.url or c.folder or None,
+                    "last_run_at": state.last_run_at.isoformat() if state and state.last_run_at else None,
+                    "last_success_at": state.last_success_at.isoformat()
+                    if state and state.last_success_at
+                    else None,
+                    "cursor": state.cursor if state else "",
+                    "last_error": state.last_error if state else "",
+                    "last_counts": json.loads(state.last_counts) if state else {},
+                }
+            )
+    if as_json:
+        emit(rows)
+        return
+    for r in rows:
+        where = r["pulls_from"] or "push only"
+        last = r["last_run_at"] or "never run"
+        error = f"; last error: {r['last_error']}" if r["last_error"] else ""
+        click.echo(f"{r['name']}  {r['kind']}  {where}  last run {last}  cursor {r['cursor'] or '-'}{error}")
+
+
 # -- the ledger --------------------------------------------------------------------------------
 
 

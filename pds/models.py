@@ -1,5 +1,6 @@
 """Every table pds has, imported in one place so migrations and tests see the whole schema."""
 
+from connectors.models import ConnectorState
 from consent.ledger.models import (
     LedgerCheckpoint,
     LedgerDetail,
@@ -21,6 +22,7 @@ from pds.vault.models import Citizen, DataKeyRow, GuardianLink, Identifier, KeyC
 __all__ = [
     "AuthorizationCode",
     "Citizen",
+    "ConnectorState",
     "DataKeyRow",
     "Grant",
     "GuardianLink",

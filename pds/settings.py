@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,30 @@ class LedgerSettings:
 
 
 @dataclass(frozen=True)
+class ConnectorSettings:
+    """One source system ([connectors.NAME]): its format, and where `pds connectors sync` pulls from."""
+
+    name: str
+    kind: str  # fhir | open311 | oneroster
+    title: str  # how citizens see the source, e.g. "Riverside Surgery"
+    url: str  # pull over HTTP from this base URL ("": not pulled over HTTP)
+    folder: str  # or pull files from this drop folder ("": none)
+    api_key_env: str  # the environment variable holding the pull API key, if the source needs one
+    max_bytes: int  # a delivery larger than this is refused before parsing
+    identifier: str  # Open311: the kind of identifier its account_id is (council_account, crime_reference)
+
+
+CONNECTOR_KINDS = ("fhir", "open311", "oneroster")
+CONNECTOR_DEFAULTS: dict[str, Any] = {
+    "url": "",
+    "folder": "",
+    "api_key_env": "",
+    "max_bytes": 10_000_000,
+    "identifier": "",
+}
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str
 
@@ -88,6 +113,7 @@ class Settings:
     ledger: LedgerSettings
     log: LogSettings
     config_path: Path = field(compare=False)
+    connectors: dict[str, ConnectorSettings] = field(default_factory=dict, compare=False)
 
 
 def ledger_origin(settings: Settings) -> str:
@@ -114,7 +140,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     config_path = Path(path or environ.get(CONFIG_ENV) or "config.toml").resolve()
     raw = _read_toml(config_path)
     for section in raw:
-        if section not in _SECTIONS:
+        if section not in _SECTIONS and section != "connectors":
             raise SettingsError(section, f"unknown section in {config_path}")
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
@@ -137,9 +163,53 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                 raise SettingsError(key, f"missing (set it in {config_path.name} or {env_name})")
             values[f.name] = _coerce(key, value, f.type)
         sections[name] = cls(**values)
-    settings = Settings(**sections, config_path=config_path)
+    connectors = _connectors(raw.get("connectors", {}), environ, config_path)
+    settings = Settings(**sections, config_path=config_path, connectors=connectors)
     _validate(settings)
     return _resolve_paths(settings, config_path.parent)
+
+
+def _connectors(raw: Any, environ: Mapping[str, str], config_path: Path) -> dict[str, ConnectorSettings]:
+    """[connectors.NAME] tables; PDS_CONNECTORS_<NAME>_<KEY> overrides (NAME upper-cased, '-' as '_')."""
+    if not isinstance(raw, dict):
+        raise SettingsError("connectors", "must be a table of [connectors.NAME] tables")
+    out = {}
+    fields_ = [f for f in dataclasses.fields(ConnectorSettings) if f.name != "name"]
+    for name, table in raw.items():
+        where = f"connectors.{name}"
+        if not isinstance(table, dict):
+            raise SettingsError(where, "must be a table")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+            raise SettingsError(where, "names are lower-case letters, digits and '-'")
+        for key in table:
+            if key not in {f.name for f in fields_}:
+                raise SettingsError(f"{where}.{key}", f"unknown setting in {config_path}")
+        values: dict[str, Any] = {"name": name}
+        for f in fields_:
+            env_name = f"{ENV_PREFIX}CONNECTORS_{name}_{f.name}".upper().replace("-", "_")
+            if env_name in environ:
+                value: Any = environ[env_name]
+            elif f.name in table:
+                value = table[f.name]
+            elif f.name in CONNECTOR_DEFAULTS:
+                value = CONNECTOR_DEFAULTS[f.name]
+            else:
+                raise SettingsError(
+                    f"{where}.{f.name}", f"missing (set it in {config_path.name} or {env_name})"
+                )
+            values[f.name] = _coerce(f"{where}.{f.name}", value, f.type)
+        connector = ConnectorSettings(**values)
+        if connector.kind not in CONNECTOR_KINDS:
+            raise SettingsError(f"{where}.kind", f"must be one of {', '.join(CONNECTOR_KINDS)}")
+        if connector.url and not connector.url.startswith(("http://", "https://")):
+            raise SettingsError(f"{where}.url", "must be an http(s) URL or empty")
+        if connector.max_bytes < 1:
+            raise SettingsError(f"{where}.max_bytes", "must be at least 1")
+        folder = connector.folder
+        if folder and not Path(folder).is_absolute():
+            connector = dataclasses.replace(connector, folder=str(config_path.parent / folder))
+        out[name] = connector
+    return out
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

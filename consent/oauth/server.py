@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 from authlib.common.security import generate_token
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -109,6 +110,11 @@ class PdsAuthorizationServer(AuthorizationServer):
                 refresh_expires_at=refresh_expires,
             )
         )
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """The fixed vocabulary plus one push scope per connector (connector:<name>)."""
+        if scope and not all(scopes.is_supported(s) for s in scopes.split(scope)):
+            raise InvalidScopeError()
 
     def get_issuer(self) -> str:
         return self.ctx.issuer

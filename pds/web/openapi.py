@@ -345,6 +345,48 @@ def ledger_paths() -> dict[str, Schema]:
     }
 
 
+def connector_paths() -> dict[str, Schema]:
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    counts = obj(
+        "stored updated unchanged citizens",
+        **each({"type": "integer", "minimum": 0}, "stored updated unchanged citizens"),
+    )
+    delivered = obj(
+        "stored updated unchanged counts",
+        extra=False,
+        **each({"type": "array", "items": UUID}, "stored updated unchanged"),
+        counts=counts,
+    )
+    item_error = obj(
+        "index field reason", index={"type": ["integer", "null"]}, **each(STRING, "field reason")
+    )
+    invalid = {"allOf": [ref("Problem"), obj("errors", errors={"type": "array", "items": item_error})]}
+    formats = {
+        "application/json": {"schema": {"description": "Open311 requests/updates, or OneRoster JSON"}},
+        "application/fhir+json": {"schema": {"description": "a FHIR STU3 (GP Connect) or R4 Bundle"}},
+        "application/zip": {"schema": {"description": "a OneRoster 1.2 CSV binding zip"}},
+    }
+    responses = {
+        "200": reply("Stored: what was new, updated and unchanged", delivered),
+        "401": ref("InvalidToken", "responses"),
+        "403": ref("InsufficientScope", "responses"),
+        "404": problem("No connector of that name"),
+        "413": problem("Larger than the connector's max_bytes"),
+        "415": problem("Not a media type this connector reads"),
+        "422": reply(
+            "Refused whole: every bad item, with its index, field and reason", invalid, PROBLEM_JSON
+        ),
+    }
+    push = op(
+        "Push a delivery (client-credentials token with scope connector:NAME)",
+        responses,
+        parameters=[name],
+        requestBody={"required": True, "content": formats},
+        security=[{"bearer": []}],
+    )
+    return {"/connectors/{name}/deliveries": {"post": push}}
+
+
 def form(required: str, **fields: Any) -> dict[str, Any]:
     return {"required": True, "content": body(obj(required, **fields), FORM)}
 
@@ -470,7 +512,7 @@ def site_paths() -> dict[str, Schema]:
 
 def document(server_url: str, *, page_size: int = 100, max_page_size: int = 1000) -> dict[str, Any]:
     paths = site_paths() | authorize_paths() | token_paths() | register_path() | discovery_paths()
-    paths |= ledger_paths() | my_ledger_paths()
+    paths |= ledger_paths() | my_ledger_paths() | connector_paths()
     return {
         "openapi": "3.1.0",
         "info": {
