@@ -125,4 +125,4 @@ def _stored_owners(vault: Vault, source: str, record_ids: set[str]) -> dict[str,
         .join(Source, Source.id == Record.source_id)
         .where(Source.name == source, Record.source_record_id.in_(sorted(record_ids)))
     )
-    return dict(rows.tuples().all())
+    return {rid: cid for rid, cid in rows.all()}  # noqa: C416 (rows, not pairs)
