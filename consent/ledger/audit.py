@@ -29,6 +29,7 @@ from consent.ledger.scan import (
     CHUNK_LEVEL,
     ChunkResult,
     chunk_query,
+    raw_cursor,
     scan_chunk_in_worker,
     scan_rows,
 )
@@ -143,7 +144,7 @@ def _scan_all(
                 jobs,
             )
         return
-    cursor = session.connection().connection.cursor()
+    cursor = raw_cursor(session.connection().connection)
     for (a, b), sizes in zip(chunks, jobs, strict=True):
         cursor.execute(chunk_query(a, b))
         yield scan_rows(cursor, a, sizes)

@@ -133,6 +133,14 @@ def _diagnose(
     )
 
 
+def raw_cursor(raw: Any) -> Any:
+    """A cursor that takes bytea in PostgreSQL's binary format (no hex text to decode, half the bytes)."""
+    driver = getattr(raw, "driver_connection", raw)
+    if type(driver).__module__.startswith("psycopg"):
+        return driver.cursor(binary=True)
+    return raw.cursor()
+
+
 # -- in a worker process ----------------------------------------------------------------------
 
 _ENGINES: dict[str, Any] = {}
@@ -147,7 +155,7 @@ def scan_chunk_in_worker(url: str, start: int, stop: int, checkpoint_sizes: list
         engine = _ENGINES[url] = make_engine(url)
     raw = engine.raw_connection()
     try:
-        cursor = raw.cursor()
+        cursor = raw_cursor(raw)
         cursor.execute(chunk_query(start, stop))
         return scan_rows(cursor, start, checkpoint_sizes)
     finally:
