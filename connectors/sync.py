@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +70,8 @@ def plan(
         return [lambda p=p: _file_batch(p) for p in _new_files(Path(connector.folder), cursor)]
     if connector.url and connector.kind == "open311":
         return [lambda w=w: _open311_batch(connector, *w) for w in _windows(cursor, now or utcnow())]
+    if connector.url and connector.kind == "oneroster":
+        return [lambda: _oneroster_batch(connector, cursor)]
     if connector.url:
         return [lambda: _document_batch(connector)]
     raise SyncFailed(f"{connector.name} has no url or folder to pull from (it takes pushes only)")
@@ -197,6 +200,52 @@ def _open311_batch(connector: ConnectorSettings, start: dt.datetime, end: dt.dat
     updates = json.loads(_get(connector, "servicerequestupdates.json", window) or b"[]")
     body = json.dumps({"service_requests": requests, "updates": updates}).encode()
     return Batch(f"{window['start_date']} to {window['end_date']}", body, "application/json", end.isoformat())
+
+
+# OneRoster 1.2 REST: reference collections whole (a delivery is self-contained), and the records that
+# change (results, and the pds extension's attendance and behaviour) only since the cursor.
+ONEROSTER_REFERENCE = {
+    "users": "ims/oneroster/rostering/v1p2/users",
+    "classes": "ims/oneroster/rostering/v1p2/classes",
+    "categories": "ims/oneroster/gradebook/v1p2/categories",
+    "lineItems": "ims/oneroster/gradebook/v1p2/lineItems",
+}
+ONEROSTER_CHANGING = {
+    "results": "ims/oneroster/gradebook/v1p2/results",
+    "attendance": "ims/oneroster/pds/v1p2/attendance",
+    "behaviour": "ims/oneroster/pds/v1p2/behaviour",
+}
+PAGE = 100
+
+
+def _oneroster_batch(connector: ConnectorSettings, cursor: str) -> Batch:
+    doc: dict[str, list[Any]] = {}
+    for key, path in ONEROSTER_REFERENCE.items():
+        doc[key] = _oneroster_pages(connector, path, key, None)
+    newest = cursor
+    for key, path in ONEROSTER_CHANGING.items():
+        doc[key] = _oneroster_pages(connector, path, key, f"dateLastModified>'{cursor}'" if cursor else None)
+        for row in doc[key]:
+            stamp = row.get("dateLastModified") if isinstance(row, dict) else None
+            if isinstance(stamp, str) and stamp > newest:
+                newest = stamp
+    return Batch(connector.url, json.dumps(doc).encode(), "application/json", newest)
+
+
+def _oneroster_pages(connector: ConnectorSettings, path: str, key: str, where: str | None) -> list[Any]:
+    """Every page of one collection (limit/offset), as OneRoster 1.2 REST pages them."""
+    rows: list[Any] = []
+    while True:
+        params = {"limit": str(PAGE), "offset": str(len(rows))}
+        if where:
+            params["filter"] = where
+        body = json.loads(_get(connector, path, params) or b"{}")
+        page = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(page, list):
+            raise SyncFailed(f"{connector.url}/{path} did not answer with a {key!r} collection")
+        rows.extend(page)
+        if len(page) < PAGE:
+            return rows
 
 
 def _document_batch(connector: ConnectorSettings) -> Batch:

@@ -163,3 +163,70 @@ def test_sync_names_what_it_cannot_do(workdir: Path, runtime: Runtime) -> None:
         "error: sync demo-gp: demo-gp has no url or folder to pull from (it takes pushes only)"
         in push_only.stderr
     )
+
+
+ONEROSTER = Path(__file__).resolve().parents[2] / "connectors" / "samples" / "oneroster" / "sam.rest.json"
+PATHS = {
+    "/ims/oneroster/rostering/v1p2/users": "users",
+    "/ims/oneroster/rostering/v1p2/classes": "classes",
+    "/ims/oneroster/gradebook/v1p2/categories": "categories",
+    "/ims/oneroster/gradebook/v1p2/lineItems": "lineItems",
+    "/ims/oneroster/gradebook/v1p2/results": "results",
+    "/ims/oneroster/pds/v1p2/attendance": "attendance",
+    "/ims/oneroster/pds/v1p2/behaviour": "behaviour",
+}
+
+
+class OneRosterServer:
+    """OneRoster 1.2 REST over the sample, with limit/offset paging and the dateLastModified filter."""
+
+    def __init__(self) -> None:
+        self.doc = json.loads(ONEROSTER.read_text())
+        self.filters: list[str] = []
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def app(self, environ, start_response):  # type: ignore[no-untyped-def]
+        req = Request(environ)
+        key = PATHS.get(req.path)
+        if key is None:
+            return Response("{}", 404, mimetype="application/json")(environ, start_response)
+        rows = self.doc.get(key, [])
+        where = req.args.get("filter", "")
+        if where:
+            self.filters.append(where)
+            since = where.split(">", 1)[1].strip("'")
+            rows = [r for r in rows if r["dateLastModified"] > since]
+        offset, limit = int(req.args.get("offset", 0)), int(req.args.get("limit", 100))
+        page = rows[offset : offset + limit]
+        return Response(json.dumps({key: page}), mimetype="application/json")(environ, start_response)
+
+
+def test_oneroster_is_pulled_over_rest_then_only_what_changed(workdir: Path, runtime: Runtime) -> None:
+    server = OneRosterServer()
+    try:
+        with runtime.vault() as v:
+            sam = v.citizens.add(name="Sam Example", date_of_birth="2014-09-01").id
+            v.citizens.add_identifier(sam, "upn", "F201200124001")
+        env = {"PDS_CONNECTORS_DEMO_SCHOOL_URL": server.url}
+        first = pds(workdir, runtime, "connectors", "sync", "demo-school", **env)
+        assert first.returncode == 0, first.stderr
+        with runtime.vault() as v:
+            kinds = [r.kind for r in v.records.list(sam, limit=100).items]
+        assert kinds.count("oneroster:result") == 2 and kinds.count("attendance:session") == 10
+        assert kinds.count("behaviour:event") == 2
+        cursor = status(workdir, runtime, "demo-school", **env)["cursor"]
+        newest = max(
+            r["dateLastModified"] for k in ("results", "attendance", "behaviour") for r in server.doc[k]
+        )
+        assert cursor == newest
+
+        server.doc["results"][0]["score"] = 28  # the teacher corrects a mark
+        server.doc["results"][0]["dateLastModified"] = "2026-11-25T16:00:00Z"
+        second = pds(workdir, runtime, "connectors", "sync", "demo-school", **env)
+        assert second.returncode == 0, second.stderr
+        assert "1 deliveries, 0 stored, 1 updated, 0 unchanged" in second.stdout
+        assert server.filters[-1] == f"dateLastModified>'{cursor}'"  # only what changed was asked for
+    finally:
+        server.server.shutdown()
