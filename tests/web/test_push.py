@@ -155,3 +155,65 @@ def test_only_this_connectors_token_may_push(base: str, runtime: Runtime, reside
     )
     revoked = push(council, base, body)
     assert revoked.status_code == 401
+
+
+FHIR = Path(__file__).resolve().parents[2] / "connectors" / "samples" / "fhir"
+ONEROSTER = Path(__file__).resolve().parents[2] / "connectors" / "samples" / "oneroster"
+
+
+def test_a_gp_connect_stu3_record_is_stored_as_r4_in_the_patients_vault(base: str, runtime: Runtime) -> None:
+    from fhir.resources.R4B.condition import Condition
+
+    bob = add_person(runtime, "Bob Example", "bob@example.org", nhs_number="9990000034")
+    gp = system(base, runtime, "demo-gp")
+    answer = gp.post(
+        f"{base}/connectors/demo-gp/deliveries",
+        data=(FHIR / "gp-connect-bob.stu3.json").read_bytes(),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["counts"]["stored"] > 5
+    with runtime.vault() as v:
+        records = v.records.list(bob.citizen_id, categories=["health"], limit=100).items
+    conditions = [r.payload for r in records if r.kind == "fhir:Condition"]
+    assert conditions, [r.kind for r in records]
+    for payload in conditions:
+        Condition.model_validate(payload)  # R4, not STU3: clinicalStatus is a CodeableConcept
+        assert payload["clinicalStatus"]["coding"][0]["system"] == (
+            "http://terminology.hl7.org/CodeSystem/condition-clinical"
+        )
+    (entry,) = deliveries_in_ledger(runtime, bob)
+    assert entry["source"] == "demo-gp" and entry["count"] == len(records)
+
+    bad = gp.post(
+        f"{base}/connectors/demo-gp/deliveries",
+        data=(FHIR / "bad.stu3.json").read_bytes(),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert bad.status_code == 422 and len(bad.json()["errors"]) > 1
+
+
+def test_school_progress_arrives_as_json_or_as_a_csv_zip(base: str, runtime: Runtime, tmp_path: Path) -> None:
+    from connectors.oneroster import zip_csv_folder
+
+    sam = add_person(runtime, "Sam Example", "sam@example.org")
+    with runtime.vault() as v:
+        v.citizens.add_identifier(sam.citizen_id, "upn", "F201200124001")
+    school = system(base, runtime, "demo-school")
+    answer = school.post(
+        f"{base}/connectors/demo-school/deliveries",
+        data=(ONEROSTER / "sam.rest.json").read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    stored = answer.json()["counts"]["stored"]
+    with runtime.vault() as v:
+        kinds = sorted({r.kind for r in v.records.list(sam.citizen_id, limit=100).items})
+    assert kinds == ["attendance:session", "behaviour:event", "oneroster:result"]
+    zipped = school.post(
+        f"{base}/connectors/demo-school/deliveries",
+        data=zip_csv_folder(ONEROSTER / "csv"),
+        headers={"Content-Type": "application/zip"},
+    )
+    assert zipped.status_code == 200, zipped.text
+    assert zipped.json()["counts"] == {"stored": 0, "updated": 0, "unchanged": stored, "citizens": 1}
