@@ -6,14 +6,13 @@ is example.org. Running it again changes nothing but the demo passwords it print
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from consent import events
 from pds.accounts import generate_password, hash_password
-from pds.vault import NewRecord, Vault
+from pds.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -45,198 +44,46 @@ SOURCES = (
 )
 
 
-def _at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+# The demo records arrive as the real systems would send them: sample deliveries in each source's own
+# format, read by the connectors' parsers and stored through the same path as a push.
+SAMPLES = Path(__file__).resolve().parent.parent / "connectors" / "samples"
+DELIVERIES = (
+    ("demo-gp", "fhir/gp-connect-bob.stu3.json"),
+    ("demo-gp", "fhir/alice.r4.json"),
+    ("demo-gp", "fhir/sam.r4.json"),
+    ("demo-school", "oneroster/sam.rest.json"),
+    ("demo-council", "open311/council.json"),
+    ("demo-police", "open311/police.json"),
+    ("demo-police", "open311/police-updates.json"),
+)
+IDENTIFIERS = {"alice": (("council_account", "EBC-100234"), ("crime_reference", "EC-26-118734"))}
 
 
-def _observation(rid: str, code: str, display: str, value: float, unit: str, when: str) -> dict[str, Any]:
+def _parsers() -> dict[str, Any]:
+    from connectors.fhir import FhirParser
+    from connectors.oneroster import OneRosterParser
+    from connectors.open311 import Open311Parser
+
     return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]},
-        "effectiveDateTime": when,
-        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+        "demo-gp": (FhirParser(), "application/fhir+json"),
+        "demo-school": (OneRosterParser(), "application/json"),
+        "demo-council": (Open311Parser(identifier_kind="council_account"), "application/json"),
+        "demo-police": (Open311Parser(identifier_kind="crime_reference"), "application/json"),
     }
 
 
-def _condition(rid: str, code: str, display: str, onset: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Condition",
-        "id": rid,
-        "clinicalStatus": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
-            ]
-        },
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]},
-        "onsetDateTime": onset,
-    }
+def deliver_samples(vault: Vault) -> dict[str, int]:
+    """Feed the demo vaults from the sample deliveries; returns how many records each source stored."""
+    from connectors.ingest import deliver
 
-
-def _case(rid: str, service: str, status: str, description: str, when: str, agency: str) -> dict[str, Any]:
-    return {
-        "service_request_id": rid,
-        "service_name": service,
-        "status": status,
-        "description": description,
-        "agency_responsible": agency,
-        "requested_datetime": when,
-        "updated_datetime": when,
-    }
-
-
-def _records(ids: dict[str, uuid.UUID]) -> list[NewRecord]:
-    def rec(who: str, category: str, kind: str, source: str, sid: str, when: str, payload: dict) -> NewRecord:
-        return NewRecord(ids[who], category, kind, source, sid, 1, _at(when), payload)
-
-    return [
-        rec(
-            "bob",
-            "health",
-            "fhir:Condition",
-            "demo-gp",
-            "cond-bob-t2dm",
-            "2015-04-01T09:00:00+00:00",
-            _condition("cond-bob-t2dm", "44054006", "Type 2 diabetes mellitus", "2015-04-01"),
-        ),
-        rec(
-            "bob",
-            "health",
-            "fhir:Observation",
-            "demo-gp",
-            "obs-bob-hba1c-1",
-            "2026-05-12T09:30:00+01:00",
-            _observation(
-                "obs-bob-hba1c-1",
-                "1019431000000105",
-                "HbA1c level",
-                58,
-                "mmol/mol",
-                "2026-05-12T09:30:00+01:00",
-            ),
-        ),
-        rec(
-            "bob",
-            "health",
-            "fhir:Observation",
-            "demo-gp",
-            "obs-bob-hba1c-2",
-            "2026-11-03T10:15:00+00:00",
-            _observation(
-                "obs-bob-hba1c-2",
-                "1019431000000105",
-                "HbA1c level",
-                52,
-                "mmol/mol",
-                "2026-11-03T10:15:00+00:00",
-            ),
-        ),
-        rec(
-            "alice",
-            "health",
-            "fhir:Condition",
-            "demo-gp",
-            "cond-alice-asthma",
-            "2001-09-10T09:00:00+00:00",
-            _condition("cond-alice-asthma", "195967001", "Asthma", "2001-09-10"),
-        ),
-        rec(
-            "alice",
-            "case",
-            "open311:request",
-            "demo-council",
-            "PP-2026-004211",
-            "2026-11-18T14:02:00+00:00",
-            _case(
-                "PP-2026-004211",
-                "Residents' parking permit",
-                "open",
-                "Application for a residents' parking permit, zone C",
-                "2026-11-18T14:02:00+00:00",
-                "Example Borough Council parking services",
-            ),
-        ),
-        rec(
-            "alice",
-            "case",
-            "open311:request",
-            "demo-police",
-            "EC-26-118734",
-            "2026-10-30T19:45:00+00:00",
-            _case(
-                "EC-26-118734",
-                "Report a crime: theft of a bicycle",
-                "open",
-                "Bicycle taken from outside the library",
-                "2026-10-30T19:45:00+00:00",
-                "Example Constabulary",
-            ),
-        ),
-        rec(
-            "sam",
-            "education",
-            "oneroster:result",
-            "demo-school",
-            "res-sam-maths-aut1",
-            "2026-10-17T15:00:00+01:00",
-            {
-                "sourcedId": "res-sam-maths-aut1",
-                "status": "active",
-                "scoreStatus": "fully graded",
-                "score": 27,
-                "textScore": "27/30",
-                "scoreDate": "2026-10-17",
-                "lineItem": {
-                    "sourcedId": "li-maths-aut1",
-                    "type": "lineItem",
-                    "title": "Maths: fractions check",
-                },
-            },
-        ),
-        rec(
-            "sam",
-            "education",
-            "ukattendance:session",
-            "demo-school",
-            "att-sam-2026-11-23-am",
-            "2026-11-23T08:50:00+00:00",
-            {"date": "2026-11-23", "session": "AM", "mark": "/", "meaning": "Present (AM)"},
-        ),
-        rec(
-            "sam",
-            "health",
-            "fhir:Immunization",
-            "demo-gp",
-            "imm-sam-mmr2",
-            "2018-09-20T10:00:00+01:00",
-            {
-                "resourceType": "Immunization",
-                "id": "imm-sam-mmr2",
-                "status": "completed",
-                "vaccineCode": {
-                    "coding": [
-                        {
-                            "system": "http://snomed.info/sct",
-                            "code": "38598009",
-                            "display": "Measles, mumps and rubella vaccine",
-                        }
-                    ]
-                },
-                "occurrenceDateTime": "2018-09-20",
-            },
-        ),
-    ]
+    parsers = _parsers()
+    stored: dict[str, int] = {}
+    for source, sample in DELIVERIES:
+        parser, media_type = parsers[source]
+        items = parser.parse((SAMPLES / sample).read_bytes(), media_type=media_type)
+        done = deliver(vault, source, items, actor=f"connector:{source}")
+        stored[source] = stored.get(source, 0) + len(done.stored) + len(done.updated)
+    return stored
 
 
 DEMO_CLIENT_ID = "pds-demo-app"
@@ -279,6 +126,8 @@ def load_demo(vault: Vault) -> list[dict[str, Any]]:
             ).id
             if person.upn:
                 vault.citizens.add_identifier(citizen_id, "upn", person.upn)
+            for kind, value in IDENTIFIERS.get(person.key, ()):
+                vault.citizens.add_identifier(citizen_id, kind, value)
         ids[person.key] = citizen_id
         password = None
         if person.email:
@@ -298,7 +147,5 @@ def load_demo(vault: Vault) -> list[dict[str, Any]]:
         v.child_id == ids["sam"] and v.status != "ended" for v in vault.guardians.of_parent(ids["alice"])
     ):
         vault.guardians.link(ids["alice"], ids["sam"], ["education", "health"])
-    records = _records(ids)
-    vault.records.put(records)
-    events.append_events(vault.session, events.deliveries(records, actor="connector:demo"))
+    deliver_samples(vault)
     return accounts
