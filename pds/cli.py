@@ -600,6 +600,25 @@ def _cursor(runtime: Any, name: str) -> str:
         return state.cursor if state else ""
 
 
+@connectors.command("demo-sources", help="Serve the sample deliveries as local source systems to sync from.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8600, show_default=True, type=int)
+def connectors_demo_sources(host: str, port: int) -> None:
+    from connectors.demo_sources import serve
+
+    base = f"http://{host}:{port}"
+    click.echo("Demo source systems; pull from them with, for example:", err=True)
+    for name, path in (
+        ("demo-gp", "gp"),
+        ("demo-school", "school"),
+        ("demo-council", "council"),
+        ("demo-police", "police"),
+    ):
+        variable = "PDS_CONNECTORS_" + name.upper().replace("-", "_") + "_URL"
+        click.echo(f"  {variable}={base}/{path} pds connectors sync {name}", err=True)
+    serve(host, port)
+
+
 @connectors.command(
     "status", help="Each connector: its kind, where it pulls from, last run, cursor and last error."
 )

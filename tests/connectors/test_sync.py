@@ -230,3 +230,58 @@ def test_oneroster_is_pulled_over_rest_then_only_what_changed(workdir: Path, run
         assert server.filters[-1] == f"dateLastModified>'{cursor}'"  # only what changed was asked for
     finally:
         server.server.shutdown()
+
+
+def test_every_kind_syncs_from_the_demo_source_systems(workdir: Path, runtime: Runtime) -> None:
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [PDS, "connectors", "demo-sources", "--port", str(port)],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with runtime.vault() as v:
+            alice = v.citizens.add(name="Alice Okafor", date_of_birth="1984-06-02").id
+            v.citizens.add_identifier(alice, "council_account", "EBC-100234")
+            v.citizens.add_identifier(alice, "crime_reference", "EC-26-118734")
+            sam = v.citizens.add(name="Sam Okafor", date_of_birth="2015-03-14").id
+            v.citizens.add_identifier(sam, "upn", "F201200124001")
+            bob = v.citizens.add(name="Bob Patel", date_of_birth="1957-11-20", nhs_number="9990000034").id
+        base = f"http://127.0.0.1:{port}"
+        env = {
+            "PDS_CONNECTORS_DEMO_GP_URL": f"{base}/gp",
+            "PDS_CONNECTORS_DEMO_SCHOOL_URL": f"{base}/school",
+            "PDS_CONNECTORS_DEMO_COUNCIL_URL": f"{base}/council",
+            "PDS_CONNECTORS_DEMO_POLICE_URL": f"{base}/police",
+        }
+        for _ in range(100):  # until the source systems answer
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        first = pds(workdir, runtime, "connectors", "sync", **env)
+        assert first.returncode == 0, first.stderr
+        lines = {line.split(":")[0]: line for line in first.stdout.splitlines()}
+        assert set(lines) == {"demo-gp", "demo-school", "demo-council", "demo-police"}
+        assert all(" 0 stored" not in line for line in lines.values()), lines
+        with runtime.vault() as v:
+            assert {r.kind for r in v.records.list(bob, limit=100).items} >= {
+                "fhir:Condition",
+                "fhir:Observation",
+            }
+            assert any(r.kind == "oneroster:result" for r in v.records.list(sam, limit=100).items)
+            assert len(v.records.list(alice, categories=["case"], limit=100).items) == 6
+        second = pds(workdir, runtime, "connectors", "sync", **env)
+        assert second.returncode == 0, second.stderr
+        assert all(" 0 stored, 0 updated" in line for line in second.stdout.splitlines()), second.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
