@@ -58,6 +58,7 @@ def deliver(vault: Vault, source: str, items: Sequence[Item], *, actor: str) -> 
             version=item.version,
             occurred_at=item.occurred_at,
             payload=item.payload,
+            sensitive=item.sensitive,
         )
         for i, item in enumerate(items)
     ]

@@ -21,6 +21,7 @@ PG_COPY_TYPES = {  # the record table's columns as PostgreSQL names their types
     "BIGINT": "int8",
     "TIMESTAMP": "timestamptz",
     "BYTEA": "bytea",
+    "BOOLEAN": "bool",
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -132,4 +134,9 @@ class Record(SQLModel, table=True):
     version: int = Field(sa_type=BigInteger)
     occurred_at: dt.datetime = Field(sa_column=_when())
     received_at: dt.datetime = Field(sa_column=_when())
+    # marked confidential by the source (GP Connect meta.security, a school's sensitive flag): kept,
+    # and shown to the citizen, but never to a proxy (a parent or carer)
+    sensitive: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )
     payload: bytes = Field(sa_type=LargeBinary)

@@ -33,7 +33,7 @@ _RECORDS = Record.__table__  # type: ignore[attr-defined]
 # A source's id never changes its name (names are unique and never renamed), so every session of
 # the process may share what it has looked up.
 _SOURCE_NAMES: dict[int, str] = {}
-_UPDATED = ("category", "kind", "version", "occurred_at", "received_at", "payload")
+_UPDATED = ("category", "kind", "version", "occurred_at", "received_at", "sensitive", "payload")
 # A newer version replaces the row in place; the version test makes a late, older write a no-op.
 _UPDATE_IF_NEWER = (
     update(_RECORDS)
@@ -54,6 +54,7 @@ class NewRecord:
     version: int
     occurred_at: dt.datetime
     payload: Mapping[str, Any]
+    sensitive: bool = False  # hidden from proxies (parents, carers)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class StoredRecord:
     occurred_at: dt.datetime
     received_at: dt.datetime
     payload_json: bytes  # the payload as stored: compact JSON of an object
+    sensitive: bool = False
 
     @functools.cached_property
     def payload(self) -> dict[str, Any]:
@@ -84,6 +86,7 @@ class StoredRecord:
             "version": self.version,
             "occurred_at": self.occurred_at.isoformat(),
             "received_at": self.received_at.isoformat(),
+            "sensitive": self.sensitive,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -181,6 +184,7 @@ class RecordService:
             "version": r.version,
             "occurred_at": r.occurred_at,
             "received_at": now,
+            "sensitive": r.sensitive,
             "payload": crypto.seal(key, payload, row_id=row_id, category=r.category),
         }
 
@@ -293,6 +297,7 @@ class RecordService:
             occurred_at=row.occurred_at,
             received_at=row.received_at,
             payload_json=clear,
+            sensitive=row.sensitive,
         )
 
     def _source_name(self, source_id: int) -> str:

@@ -85,7 +85,8 @@ def problem_schemas() -> dict[str, Schema]:
 
 def record_schemas() -> dict[str, Schema]:
     record = obj(
-        "id citizen_id category kind source source_record_id version occurred_at received_at payload",
+        "id citizen_id category kind source source_record_id version occurred_at received_at sensitive "
+        "payload",
         extra=False,
         **each(UUID, "id citizen_id"),
         **each(WHEN, "occurred_at received_at"),
@@ -94,6 +95,10 @@ def record_schemas() -> dict[str, Schema]:
         source=STRING,
         source_record_id={"type": "string", "minLength": 1, "maxLength": 255},
         version={"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
+        sensitive={
+            "type": "boolean",
+            "description": "marked confidential by its source: never shown to a proxy",
+        },
         payload={"type": "object", "description": "the record as its source sent it"},
     )
     page = obj(

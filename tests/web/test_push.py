@@ -217,3 +217,21 @@ def test_school_progress_arrives_as_json_or_as_a_csv_zip(base: str, runtime: Run
     )
     assert zipped.status_code == 200, zipped.text
     assert zipped.json()["counts"] == {"stored": 0, "updated": 0, "unchanged": stored, "citizens": 1}
+
+
+def test_what_the_gp_marks_confidential_is_kept_and_flagged_sensitive(base: str, runtime: Runtime) -> None:
+    bob = add_person(runtime, "Bob Example", "bob@example.org", nhs_number="9990000034")
+    gp = system(base, runtime, "demo-gp")
+    answer = gp.post(
+        f"{base}/connectors/demo-gp/deliveries",
+        data=(FHIR / "gp-connect-bob.stu3.json").read_bytes(),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert answer.status_code == 200, answer.text
+    with runtime.vault() as v:
+        records = v.records.list(bob.citizen_id, categories=["health"], limit=100).items
+    sensitive = [r for r in records if r.sensitive]
+    assert len(sensitive) == 1 and sensitive[0].kind == "fhir:Condition"
+    codes = {c["code"] for s in sensitive[0].payload["meta"]["security"] for c in [s]}
+    assert "R" in codes and sensitive[0].to_json()["sensitive"] is True
+    assert all(r.to_json()["sensitive"] is False for r in records if r is not sensitive[0])
