@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# GOV.UK Frontend for the pages (served at /assets) and axe-core for the browser tests, pinned in the lock
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
+
+setup: $(STAMP) node_modules/.installed
 
 ## The browser tests drive Debian's Chromium (as root in CI); Playwright never downloads one
 browser:

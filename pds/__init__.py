@@ -26,12 +26,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from pds.web import (
         account,
         api,
+        assets,
         connectors,
         db,
         errors,
         health,
         history,
         install_request_hooks,
+        install_templates,
         ledger,
         oauth,
         openapi,
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     runtime.check()
 
     app = Flask(__name__, template_folder="web/templates", static_folder=None)
+    install_templates(app)
     issuer = settings.server.public_url
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_request_hooks(app)
     errors.register(app)
     for blueprint in (
+        assets.bp,
         health.bp,
         openapi.bp,
         account.bp,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from flask import Flask, Response, current_app, g, request, session
@@ -49,11 +50,30 @@ def signed_in_citizen() -> uuid.UUID | None:
         return None
 
 
+def csp_nonce() -> str:
+    """This response's nonce for the few inline scripts a page may run."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce  # type: ignore[no-any-return]
+
+
+def page_policy(nonce: str) -> str:
+    """A strict Content-Security-Policy for pages: our own files, and inline scripts only by nonce."""
+    return (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
 def install_request_hooks(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         """No page may be framed (RFC 9700 s4.16); OAuth and API answers are never cached."""
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = page_policy(csp_nonce())
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -84,3 +104,31 @@ def install_request_hooks(app: Flask) -> None:
         if session_ is not None:
             session_.rollback()
             session_.close()
+
+
+NAVIGATION = (  # (path, words): the signed-in citizen's pages
+    ("/account/access-history", "Who has seen my records"),
+)
+
+
+def main_navigation(path: str) -> list[dict[str, object]]:
+    if signed_in_citizen() is None:
+        return []
+    return [{"href": href, "text": text, "active": path.startswith(href)} for href, text in NAVIGATION]
+
+
+def install_templates(app: Flask) -> None:
+    """Our templates first, then GOV.UK Frontend's Jinja port under its own prefix."""
+    from flask_wtf.csrf import generate_csrf
+    from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+
+    assert app.jinja_loader is not None
+    app.jinja_loader = ChoiceLoader(
+        [app.jinja_loader, PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
+    )
+    app.jinja_env.globals.update(
+        csp_nonce=csp_nonce,
+        main_navigation=main_navigation,
+        signed_in=lambda: signed_in_citizen() is not None,
+        csrf_token=generate_csrf,
+    )

@@ -494,6 +494,13 @@ def site_paths() -> dict[str, Schema]:
             "post": op("Sign in", {"303": gone, "400": page}, parameters=nxt, requestBody=sign_in),
         },
         "/signout": {"post": op("Sign out", {"303": reply("To the sign-in page", header="Location")})},
+        "/assets/{name}": {
+            "get": op(
+                "GOV.UK Frontend's stylesheet, script and images, and pds's own (cached a day)",
+                {"200": reply("The file", STRING, "text/css"), "404": problem("No such asset")},
+                parameters=[{"name": "name", "in": "path", "required": True, "schema": STRING}],
+            )
+        },
         "/account/access-history": {
             "get": op(
                 "The signed-in citizen's access history",

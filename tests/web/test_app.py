@@ -97,7 +97,7 @@ def test_pds_serve_answers_over_http(tmp_path: Path, db_url: str) -> None:
         body = None
         for _ in range(100):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as r:
                     body = json.loads(r.read())
                     assert r.headers["Server"].startswith("gunicorn")  # not Flask's development server
                 break
