@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         account,
         api,
         assets,
+        cases_pages,
         connectors,
         db,
         errors,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ledger.bp,
         history.bp,
         connectors.bp,
+        cases_pages.bp,
     ):
         app.register_blueprint(blueprint)
     return app

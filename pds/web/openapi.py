@@ -519,6 +519,30 @@ def site_paths() -> dict[str, Schema]:
                 parameters=[{"name": "index", "in": "path", "required": True, "schema": DIGITS}],
             )
         },
+        "/account/cases": {
+            "get": op(
+                "The signed-in citizen's council and police cases, each with its status",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
+        "/account/cases/{record_id}": {
+            "get": op(
+                "One case: its status, what happens next, and every update, newest first",
+                {
+                    "200": page,
+                    "303": reply("Sign in first", header="Location"),
+                    "404": problem("Not a case of yours"),
+                },
+                parameters=[{"name": "record_id", "in": "path", "required": True, "schema": STRING}],
+            )
+        },
+        "/account/children": {
+            "get": op(
+                "The school (and, where the link covers it, health) records of the signed-in parent's "
+                "children; each look is logged in the child's ledger",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
     }
 
 
