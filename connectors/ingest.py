@@ -75,6 +75,7 @@ def deliver(vault: Vault, source: str, items: Sequence[Item], *, actor: str) -> 
         touched = set(
             vault.session.scalars(select(Record.citizen_id).where(Record.id.in_(list(changed)))).all()
         )
+        _tell_about_cases(vault, items, owners, set(result.stored))
         events.append_events(
             vault.session, events.deliveries([r for r in records if r.citizen_id in touched], actor=actor)
         )
@@ -127,3 +128,49 @@ def _stored_owners(vault: Vault, source: str, record_ids: set[str]) -> dict[str,
         .where(Source.name == source, Record.source_record_id.in_(sorted(record_ids)))
     )
     return {rid: cid for rid, cid in rows.all()}  # noqa: C416 (rows, not pairs)
+
+
+STATUS_WORDS = {  # Open311 and FixMyStreet states, as a citizen reads them
+    "open": "open",
+    "closed": "closed",
+    "fixed": "done",
+    "in_progress": "in progress",
+    "planned": "planned",
+    "action_scheduled": "action scheduled",
+    "investigating": "being looked into",
+    "duplicate": "closed as a duplicate",
+    "not_councils_responsibility": "passed on: not the council's responsibility",
+    "no_further_action": "closed with no further action",
+    "internal_referral": "passed to another team",
+    "cancelled": "cancelled",
+    "reopen": "reopened",
+    "for_triage": "waiting to be assessed",
+    "unchanged": "unchanged",
+}
+
+
+def _tell_about_cases(
+    vault: Vault, items: Sequence[Item], owners: dict[int, uuid.UUID], stored: set[uuid.UUID]
+) -> None:
+    """A new case, or a new update to one, is emailed to its citizen (queued with this transaction)."""
+    new_ids = set(
+        vault.session.scalars(select(Record.source_record_id).where(Record.id.in_(list(stored)))).all()
+    )
+    for i, item in enumerate(items):
+        if item.source_record_id not in new_ids:
+            continue
+        p = item.payload
+        if item.kind == "open311:request":
+            subject = f"We have your case {p['service_request_id']}: {p.get('service_name', 'your case')}"
+            lines = [
+                f"{p.get('agency_responsible') or 'The service'} has your case {p['service_request_id']}.",
+                f"Status: {STATUS_WORDS.get(p.get('status', ''), p.get('status', ''))}.",
+            ]
+            if p.get("expected_datetime"):
+                lines.append(f"Expected by: {p['expected_datetime'][:10]}.")
+            vault.notifications.queue(owners[i], "case.received", subject, "\n".join(lines))
+        elif item.kind == "open311:update":
+            status = STATUS_WORDS.get(p.get("status", ""), p.get("status", ""))
+            subject = f"Your case {p['service_request_id']} is {status}"
+            body = p.get("description") or f"Your case {p['service_request_id']} is now {status}."
+            vault.notifications.queue(owners[i], "case.updated", subject, body)

@@ -658,6 +658,28 @@ def connectors_status(ctx: Context, as_json: bool) -> None:
         click.echo(f"{r['name']}  {r['kind']}  {where}  last run {last}  cursor {r['cursor'] or '-'}{error}")
 
 
+# -- notifications -------------------------------------------------------------------------------
+
+
+@cli.group(help="Email to citizens (the [smtp] settings).")
+def notify() -> None:
+    pass
+
+
+@notify.command("send", help="Send the notifications waiting in the outbox now.")
+@pass_ctx
+def notify_send(ctx: Context) -> None:
+    from pds.notify import send_due
+
+    runtime = ctx.runtime()
+    if not ctx.settings.smtp.host:
+        raise click.ClickException("smtp.host is empty: set it (or PDS_SMTP_HOST) to send email")
+    sent, failed = send_due(runtime)
+    click.echo(f"sent {sent}, failed {failed}")
+    if failed:
+        raise click.ClickException(f"{failed} messages could not be sent; they will be tried again")
+
+
 # -- the ledger --------------------------------------------------------------------------------
 
 

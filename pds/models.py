@@ -17,7 +17,16 @@ from consent.models import (
     OAuthToken,
     SigningKey,
 )
-from pds.vault.models import Citizen, DataKeyRow, GuardianLink, Identifier, KeyCheck, Record, Source
+from pds.vault.models import (
+    Citizen,
+    DataKeyRow,
+    GuardianLink,
+    Identifier,
+    KeyCheck,
+    Notification,
+    Record,
+    Source,
+)
 
 __all__ = [
     "AuthorizationCode",
@@ -35,6 +44,7 @@ __all__ = [
     "LedgerNode",
     "LedgerSigner",
     "LedgerSubjectKey",
+    "Notification",
     "OAuthClient",
     "OAuthToken",
     "Record",

@@ -24,6 +24,7 @@ class PdsServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from consent.ledger.checkpointer import Checkpointer
         from pds import create_app
+        from pds.notify import Sender
 
         app = create_app(self.settings)
         rt = app.extensions["pds"]
@@ -31,6 +32,8 @@ class PdsServer(BaseApplication):  # type: ignore[misc]
         Checkpointer(
             rt.sessions, rt.read_sessions, rt.checkpoints, interval_s=self.settings.ledger.checkpoint_interval
         ).start()
+        if self.settings.smtp.host:
+            Sender(rt, interval_s=self.settings.smtp.interval).start()
         return app
 
 

@@ -99,6 +99,17 @@ CONNECTOR_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    host: str  # "" turns email off: messages are kept, marked as not sent
+    port: int
+    sender: str
+    starttls: int  # 1: upgrade the connection with STARTTLS before sending
+    username: str
+    password_env: str  # the environment variable holding the password, if the server wants one
+    interval: int  # seconds between sends by each server process
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str
 
@@ -111,6 +122,7 @@ class Settings:
     vault: VaultSettings
     guardians: GuardianSettings
     ledger: LedgerSettings
+    smtp: SmtpSettings
     log: LogSettings
     config_path: Path = field(compare=False)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict, compare=False)
@@ -130,6 +142,7 @@ _SECTIONS: dict[str, type] = {
     "vault": VaultSettings,
     "guardians": GuardianSettings,
     "ledger": LedgerSettings,
+    "smtp": SmtpSettings,
     "log": LogSettings,
 }
 

@@ -11,6 +11,7 @@ from pds.vault.citizens import CitizenService
 from pds.vault.crypto import KeyProvider
 from pds.vault.guardians import GuardianService
 from pds.vault.keys import DataKeys
+from pds.vault.notifications import NotificationService
 from pds.vault.records import NewRecord, PutResult, RecordService, StoredRecord
 from pds.vault.sources import SourceService
 
@@ -25,6 +26,7 @@ class Vault:
     records: RecordService
     guardians: GuardianService
     sources: SourceService
+    notifications: NotificationService
 
     @classmethod
     def open(cls, session: Session, *, provider: KeyProvider, settings: Settings) -> Vault:
@@ -37,4 +39,5 @@ class Vault:
             records=RecordService(session, keys=keys, limits=settings.vault),
             guardians=GuardianService(session, citizens=citizens, ages=settings.guardians),
             sources=SourceService(session),
+            notifications=NotificationService(session, keys=keys),
         )

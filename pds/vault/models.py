@@ -140,3 +140,19 @@ class Record(SQLModel, table=True):
         default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
     )
     payload: bytes = Field(sa_type=LargeBinary)
+
+
+class Notification(SQLModel, table=True):
+    """A message to a citizen waiting to be emailed (an outbox): its text sealed with their data key,
+    written in the transaction of what it tells them about, sent after it commits."""
+
+    __tablename__ = "notification"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    citizen_id: uuid.UUID = Field(sa_column=Column(ForeignKey("citizen.id"), nullable=False, index=True))
+    kind: str = Field(sa_type=String(32))
+    message: bytes = Field(sa_type=LargeBinary)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    sent_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    attempts: int = Field(default=0)
+    last_error: str = Field(default="", sa_type=String(500))
