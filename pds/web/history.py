@@ -33,6 +33,8 @@ def _who(actor: str, names: dict[str, str]) -> str:
         return "The pds operator"
     if kind == "connector":
         return f"Your {ident} records service" if ident else "A records service"
+    if kind == "guardian":
+        return "Your parent or carer"
     if kind == "staff":
         return f"Staff member {ident}"
     if actor == "oauth:id_token":
