@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ledger,
         oauth,
         openapi,
+        records_pages,
     )
 
     settings = settings or load_settings()
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ledger.bp,
         history.bp,
         connectors.bp,
+        records_pages.bp,
         cases_pages.bp,
     ):
         app.register_blueprint(blueprint)

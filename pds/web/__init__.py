@@ -108,6 +108,8 @@ def install_request_hooks(app: Flask) -> None:
 
 NAVIGATION = (  # (path, words): the signed-in citizen's pages
     ("/account/access-history", "Who has seen my records"),
+    ("/account/health", "Health record"),
+    ("/account/my-data", "My data"),
     ("/account/cases", "Cases"),
     ("/account/children", "Children"),
 )

@@ -519,6 +519,66 @@ def site_paths() -> dict[str, Schema]:
                 parameters=[{"name": "index", "in": "path", "required": True, "schema": DIGITS}],
             )
         },
+        "/account/health": {
+            "get": op(
+                "The signed-in citizen's GP health record, in plain words",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
+        "/account/my-data": {
+            "get": op(
+                "Download or delete your data",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
+        "/account/my-data/export.json": {
+            "get": op(
+                "Download everything in your vault: your details and every record (logged as an export)",
+                {
+                    "200": reply(
+                        "An attachment: citizen, identifiers, exported_at and records",
+                        obj(
+                            "citizen identifiers exported_at records",
+                            citizen={"type": "object"},
+                            identifiers={"type": "object", "additionalProperties": STRINGS},
+                            exported_at=WHEN,
+                            records={"type": "array", "items": ref("Record")},
+                        ),
+                    ),
+                    "303": reply("Sign in first", header="Location"),
+                },
+            )
+        },
+        "/account/my-data/health.json": {
+            "get": op(
+                "Download your health record as a FHIR R4 collection Bundle (logged as an export)",
+                {
+                    "200": reply(
+                        "An attachment: a FHIR R4 Bundle of type collection",
+                        obj("resourceType type entry", resourceType={"const": "Bundle"}),
+                        "application/fhir+json",
+                    ),
+                    "303": reply("Sign in first", header="Location"),
+                },
+            )
+        },
+        "/account/my-data/delete": {
+            "post": op(
+                "Delete your vault: erase every record and destroy its key (password and confirmation)",
+                {
+                    "200": reply("Deleted and signed out", STRING, HTML),
+                    "303": reply("Sign in first", header="Location"),
+                    "400": reply(
+                        "Wrong password, not confirmed, or no CSRF token: nothing erased", STRING, HTML
+                    ),
+                },
+                requestBody=form(
+                    "csrf_token password confirm",
+                    **each(STRING, "csrf_token password"),
+                    confirm={"const": "y"},
+                ),
+            )
+        },
         "/account/cases": {
             "get": op(
                 "The signed-in citizen's council and police cases, each with its status",
