@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from pds.runtime import Runtime
     from pds.settings import load_settings
     from pds.web import (
+        access_pages,
         account,
         api,
         assets,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         health.bp,
         openapi.bp,
         account.bp,
+        access_pages.bp,
         oauth.bp,
         api.bp,
         ledger.bp,

@@ -107,6 +107,7 @@ def install_request_hooks(app: Flask) -> None:
 
 
 NAVIGATION = (  # (path, words): the signed-in citizen's pages
+    ("/account/access", "Who can see my data"),
     ("/account/access-history", "Who has seen my records"),
     ("/account/health", "Health record"),
     ("/account/my-data", "My data"),
@@ -118,7 +119,10 @@ NAVIGATION = (  # (path, words): the signed-in citizen's pages
 def main_navigation(path: str) -> list[dict[str, object]]:
     if signed_in_citizen() is None:
         return []
-    return [{"href": href, "text": text, "active": path.startswith(href)} for href, text in NAVIGATION]
+    return [
+        {"href": href, "text": text, "active": path == href or path.startswith(href + "/")}  # not a prefix
+        for href, text in NAVIGATION
+    ]
 
 
 def install_templates(app: Flask) -> None:

@@ -482,6 +482,11 @@ def site_paths() -> dict[str, Schema]:
     gone = reply("Signed in: on to `next`", header="Location")
     sign_in = form("csrf_token email password", **each(STRING, "csrf_token email password"))
     nxt = [query("next", STRING, "a path on this site to go to after")]
+    grant_id = [{"name": "grant_id", "in": "path", "required": True, "schema": UUID}]
+    no_grant = problem("No grant of yours has this id (or it is not an id)")
+    sign_in_first_or_ended = reply(
+        "Sign in first; or the grant has already ended: back to the list", header="Location"
+    )
     health = {
         "200": reply("Healthy", ref("Health")),
         "503": problem("A check failed; `checks` says which"),
@@ -491,9 +496,56 @@ def site_paths() -> dict[str, Schema]:
         "/openapi.json": {"get": op("This document", {"200": reply("OpenAPI 3.1", {"type": "object"})})},
         "/signin": {
             "get": op("Sign-in page", {"200": page}, parameters=nxt),
-            "post": op("Sign in", {"303": gone, "400": page}, parameters=nxt, requestBody=sign_in),
+            "post": op(
+                "Sign in",
+                {
+                    "303": gone,
+                    "400": page,
+                    "429": reply("Too many failed attempts: wait Retry-After", STRING, HTML),
+                },
+                parameters=nxt,
+                requestBody=sign_in,
+            ),
         },
-        "/signout": {"post": op("Sign out", {"303": reply("To the sign-in page", header="Location")})},
+        "/signout": {
+            "post": op(
+                "Sign out",
+                {
+                    "303": reply("To the sign-in page", header="Location"),
+                    "400": problem("No or a wrong CSRF token"),
+                },
+                requestBody=form("csrf_token", csrf_token=STRING),
+            )
+        },
+        "/": {
+            "get": op(
+                "Home: what is new since the last visit",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
+        "/account/access": {
+            "get": op(
+                "Who can see your data: live and ended grants",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
+        "/account/access/{grant_id}/revoke": {
+            "get": op(
+                "Confirm stopping an app's access",
+                {"200": page, "303": sign_in_first_or_ended, "404": no_grant},
+                parameters=grant_id,
+            ),
+            "post": op(
+                "Stop an app's access: revoke the grant and its tokens",
+                {
+                    "303": reply("Back to the list, with a banner", header="Location"),
+                    "400": reply("No or a wrong CSRF token: nothing changed", STRING, HTML),
+                    "404": no_grant,
+                },
+                parameters=grant_id,
+                requestBody=form("csrf_token", csrf_token=STRING),
+            ),
+        },
         "/assets/{name}": {
             "get": op(
                 "GOV.UK Frontend's stylesheet, script and images, and pds's own (cached a day)",

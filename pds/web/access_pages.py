@@ -1,0 +1,213 @@
+"""The signed-in citizen's home page (what is new since the last visit) and "Who can see your data":
+every app a citizen has let in, what it sees, why and until when, and a way to stop it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from consent import scopes
+from consent.clients import ClientService
+from consent.models import Grant
+from consent.services import GrantService
+from pds.db import utcnow
+from pds.errors import NotFound
+from pds.vault.arrivals import arrived_since
+from pds.vault.records import StoredRecord
+from pds.web import NAVIGATION, db, read_db, read_vault, signed_in_citizen
+from pds.web.forms import Form
+
+bp = Blueprint("access_pages", __name__)
+
+NO_SUCH_GRANT = "no permission of yours has this id"  # the same words whether it exists or not
+SECTIONS = {  # category: (heading, link words, where its page may be: the first the app serves is linked)
+    "health": ("Health results and your GP record", "See your health record", ("/account/health",)),
+    "case": ("Case updates", "See your cases", ("/account/cases",)),
+    "education": (
+        "School marks and attendance",
+        "See your school records",
+        ("/account/school", "/account/education"),
+    ),
+}
+
+
+def _sign_in_first() -> Response:
+    return redirect(url_for("account.signin", next=request.full_path.rstrip("?")), code=303)  # type: ignore[return-value]
+
+
+def day(when: dt.datetime | dt.date) -> str:
+    return when.strftime("%-d %B %Y")
+
+
+def until(ends_at: dt.datetime) -> str:
+    """A grant to a chosen day ends at the midnight after it: say that day, not the next one."""
+    if ends_at.time() == dt.time(0, 0):
+        return f"the end of {day(ends_at - dt.timedelta(days=1))}"
+    return f"{day(ends_at)}, {ends_at.strftime('%H:%M')} UTC"
+
+
+def record_range(grant: Grant) -> str | None:
+    if grant.records_from and grant.records_until:
+        return f"Only records from {day(grant.records_from)} to {day(grant.records_until)}"
+    if grant.records_from:
+        return f"Only records from {day(grant.records_from)} on"
+    if grant.records_until:
+        return f"Only records up to {day(grant.records_until)}"
+    return None
+
+
+def covers(grant: Grant) -> list[str]:
+    """What the grant lets the app see, in the words of the consent screen."""
+    approved = scopes.split(grant.scope) or scopes.scopes_for_categories(grant.category_list)
+    return [scopes.PLAIN_WORDS[s] for s in approved if s in scopes.PLAIN_WORDS]
+
+
+def ended(grant: Grant) -> str:
+    if grant.status == "revoked" and grant.revoked_at is not None:
+        return f"You stopped its access on {day(grant.revoked_at)}"
+    return f"Its access ended on {day(min(grant.ends_at, grant.updated_at))}"
+
+
+def describe(grant: Grant, clients: dict[str, Any]) -> dict[str, Any]:
+    client = clients.get(grant.client_id)
+    return {
+        "id": str(grant.id),
+        "name": client.name if client else grant.client_id,
+        "operator": client.operator if client else "",
+        "covers": covers(grant),
+        "purpose": grant.purpose or (client.purpose if client else ""),
+        "since": day(grant.starts_at),
+        "until": until(grant.ends_at),
+        "records": record_range(grant),
+        "ended": None if grant.is_live(utcnow()) else ended(grant),
+    }
+
+
+@bp.get("/account/access")
+def access() -> Response | str:
+    me = signed_in_citizen()
+    if me is None:
+        return _sign_in_first()
+    grants = GrantService(read_db()).for_citizen(me)
+    clients = {c.client_id: c for c in ClientService(read_db()).all()}
+    rows = [describe(g, clients) for g in grants]
+    return render_template(
+        "access.html",
+        live=[r for r in rows if r["ended"] is None],
+        ended=[r for r in rows if r["ended"] is not None],
+    )
+
+
+def _own_grant(me: uuid.UUID, grant_id: str) -> Grant:
+    """The citizen's own grant; anything else, malformed or someone else's, is simply not found."""
+    try:
+        wanted = uuid.UUID(grant_id)
+    except ValueError:
+        raise NotFound(NO_SUCH_GRANT, field="grant_id") from None
+    try:
+        grant = GrantService(db()).get(wanted)
+    except NotFound:
+        grant = None
+    if grant is None or grant.citizen_id != me:
+        raise NotFound(NO_SUCH_GRANT, field="grant_id")
+    return grant
+
+
+@bp.route("/account/access/<grant_id>/revoke", methods=["GET", "POST"])
+def revoke(grant_id: str) -> Response | str:
+    me = signed_in_citizen()
+    if me is None:
+        return _sign_in_first()
+    grant = _own_grant(me, grant_id)
+    client = ClientService(db()).get(grant.client_id)
+    name = client.name if client else grant.client_id
+    if grant.status != "active":  # already stopped (a second click, another tab): nothing left to do
+        return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
+    form = Form()
+    error = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            GrantService(db()).revoke(grant.id, citizen_id=me, actor=f"citizen:{me}")
+            flash(f"{name} can no longer see your records", "revoked")
+            return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
+        error = "This form had expired or did not come from pds. Nothing was changed: try again."
+    page = render_template("access_revoke.html", form=form, name=name, grant_id=str(grant.id), error=error)
+    return Response(page, status=400 if error else 200)
+
+
+def _summary(record: StoredRecord) -> str:
+    """A few words about one record, from the fields its source most often fills."""
+    p = record.payload
+    code = p.get("code") if isinstance(p.get("code"), dict) else {}
+    codings = code.get("coding") if isinstance(code.get("coding"), list) else []
+    for value in (
+        code.get("text"),
+        codings[0].get("display") if codings and isinstance(codings[0], dict) else None,
+        p.get("title"),
+        p.get("service_name"),
+        p.get("description"),
+        p.get("status_notes"),
+        p.get("note"),
+    ):
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:120]
+    return record.kind.partition(":")[2] or record.kind
+
+
+def _section_link(paths: tuple[str, ...]) -> str | None:
+    served = {rule.rule for rule in current_app.url_map.iter_rules()}
+    return next((p for p in paths if p in served), None)
+
+
+@bp.get("/")
+def home() -> Response | str:
+    me = signed_in_citizen()
+    if me is None:
+        return redirect(url_for("account.signin"), code=303)  # type: ignore[return-value]
+    last_seen = _last_seen()
+    session["last_seen"] = utcnow().isoformat()
+    vault = read_vault()
+    arrivals = arrived_since(read_db(), me, last_seen)
+    sections = []
+    for category, (heading, link_text, paths) in SECTIONS.items():
+        newest = [vault.records.get(i) for i in arrivals.newest.get(category, [])]
+        sections.append(
+            {
+                "category": category,
+                "heading": heading,
+                "count": arrivals.counts.get(category, 0),
+                "items": [{"what": _summary(r), "when": day(r.occurred_at)} for r in newest],
+                "link": _section_link(paths),
+                "link_text": link_text,
+            }
+        )
+    return render_template(
+        "home.html",
+        name=vault.citizens.get(me).name,
+        last_seen=last_seen,
+        last_seen_words=f"{day(last_seen)}, {last_seen.strftime('%H:%M')} UTC" if last_seen else None,
+        total=arrivals.total,
+        sections=sections,
+        pages=[{"href": href, "text": text} for href, text in NAVIGATION if href != "/"],
+    )
+
+
+def _last_seen() -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(str(session.get("last_seen")))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
