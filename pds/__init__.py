@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         oauth,
         openapi,
         records_pages,
+        security,
     )
 
     settings = settings or load_settings()
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         connectors.bp,
         records_pages.bp,
         cases_pages.bp,
+        security.bp,
     ):
         app.register_blueprint(blueprint)
     return app

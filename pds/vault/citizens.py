@@ -24,6 +24,9 @@ PROFILE_CATEGORY = "profile"
 MAX_NAME = 200
 
 
+TOTP_CATEGORY = "citizen:totp"
+
+
 @dataclass(frozen=True)
 class CitizenProfile:
     id: uuid.UUID
@@ -146,6 +149,45 @@ class CitizenService:
 
     def set_password_hash(self, citizen_id: uuid.UUID, password_hash: str) -> None:
         self.live(citizen_id).password_hash = password_hash
+
+    def totp_secret(self, citizen_id: uuid.UUID) -> str | None:
+        """The citizen's second-factor secret, or None if they have not set one up."""
+        citizen = self.live(citizen_id)
+        if citizen.totp_secret is None:
+            return None
+        key = self.keys.for_ciphertext(citizen.totp_secret)
+        return crypto.open_sealed(
+            key, citizen.totp_secret, row_id=citizen_id, category=TOTP_CATEGORY
+        ).decode()
+
+    def set_totp_secret(self, citizen_id: uuid.UUID, secret: str | None) -> None:
+        citizen = self.live(citizen_id)
+        citizen.totp_last_step = None
+        citizen.totp_secret = (
+            None
+            if secret is None
+            else crypto.seal(
+                self.keys.active(citizen_id), secret.encode(), row_id=citizen_id, category=TOTP_CATEGORY
+            )
+        )
+
+    def use_totp_step(self, citizen_id: uuid.UUID, step: int) -> bool:
+        """Accept a code's time step once: a code seen before (or an older one) is refused."""
+        citizen = self.live(citizen_id)
+        if citizen.totp_last_step is not None and step <= citizen.totp_last_step:
+            return False
+        citizen.totp_last_step = step
+        return True
+
+    def session_epoch(self, citizen_id: uuid.UUID) -> int | None:
+        citizen = self.session.get(Citizen, citizen_id)
+        return None if citizen is None or citizen.status != "active" else citizen.session_epoch
+
+    def end_all_sessions(self, citizen_id: uuid.UUID) -> int:
+        """Sign out everywhere: every browser session from before now stops being signed in."""
+        citizen = self.live(citizen_id)
+        citizen.session_epoch += 1
+        return citizen.session_epoch
 
     def all(self) -> Iterator[CitizenProfile]:
         stmt = select(Citizen).order_by(Citizen.created_at, Citizen.id).execution_options(yield_per=200)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     UniqueConstraint,
@@ -43,6 +44,11 @@ class Citizen(SQLModel, table=True):
     status: str = Field(default="active", sa_type=String(16))
     profile: bytes | None = Field(default=None, sa_type=LargeBinary)
     password_hash: str | None = Field(default=None, sa_type=String(255))
+    # the second factor: a TOTP secret sealed with the data key, and the last time step used (no replay)
+    totp_secret: bytes | None = Field(default=None, sa_type=LargeBinary)
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
+    # raised by "sign out everywhere": a browser session from before it is no longer signed in
+    session_epoch: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
     erased_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
 

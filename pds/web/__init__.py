@@ -43,11 +43,21 @@ def vault() -> Vault:
 
 
 def signed_in_citizen() -> uuid.UUID | None:
+    """The citizen this browser is signed in as, if the session is still theirs: not erased, and not from
+    before they signed out everywhere."""
+    if "signed_in" in g:
+        return g.signed_in  # type: ignore[no-any-return]
     value = session.get("citizen_id")
     try:
-        return uuid.UUID(value) if value else None
+        citizen_id = uuid.UUID(value) if value else None
     except ValueError:
-        return None
+        citizen_id = None
+    if citizen_id is not None:
+        epoch = runtime().open_vault(read_db()).citizens.session_epoch(citizen_id)
+        if epoch is None or epoch != session.get("epoch", 0):
+            citizen_id = None
+    g.signed_in = citizen_id
+    return citizen_id
 
 
 def csp_nonce() -> str:
@@ -113,6 +123,7 @@ NAVIGATION = (  # (path, words): the signed-in citizen's pages
     ("/account/my-data", "My data"),
     ("/account/cases", "Cases"),
     ("/account/children", "Children"),
+    ("/account/security", "Security"),
 )
 
 

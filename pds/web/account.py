@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hmac
 import time
+import uuid
 
+import pyotp
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
 
 from pds.accounts import verify_password
 from pds.errors import PdsError, ValidationError
 from pds.web import vault
-from pds.web.forms import Form, SignInForm
+from pds.web.forms import CodeForm, Form, SignInForm
 from pds.web.throttle import SignInThrottle
 
 bp = Blueprint("account", __name__)
@@ -54,9 +58,12 @@ def signin() -> Response | str:
             stored = vault().citizens.password_hash(citizen_id) if citizen_id else None
             if verify_password(stored, form.password.data or "") and citizen_id:
                 throttle().succeeded(email)
-                session.clear()  # a new session: nothing set before signing in carries over (fixation)
-                session["citizen_id"] = str(citizen_id)
-                session["auth_time"] = int(time.time())
+                if vault().citizens.totp_secret(citizen_id) is not None:
+                    session.clear()  # half signed in: the second factor is still to come
+                    session["pending_citizen"] = str(citizen_id)
+                    session["pending_next"] = next_url
+                    return redirect(url_for("account.signin_code"), code=303)
+                start_session(citizen_id)
                 return redirect(next_url, code=303)  # RFC 9700 s4.12: never 307 after a credential POST
             errors.append(SIGN_IN_FAILED)
             wait = throttle().failed(email)
@@ -68,6 +75,64 @@ def signin() -> Response | str:
         status = 400
     page = render_template("signin.html", form=form, errors=errors, next=next_url)
     return Response(page, status=status, headers=headers)
+
+
+def start_session(citizen_id: uuid.UUID) -> None:
+    session.clear()  # a new session: nothing set before signing in carries over (fixation)
+    session["citizen_id"] = str(citizen_id)
+    session["auth_time"] = int(time.time())
+    session["epoch"] = vault().citizens.session_epoch(citizen_id) or 0
+
+
+def code_ok(citizen_id: uuid.UUID, code: str) -> bool:
+    """A current code of the citizen's authenticator, not used before (RFC 6238, one step either side)."""
+    secret = vault().citizens.totp_secret(citizen_id)
+    if secret is None:
+        return False
+    totp = pyotp.TOTP(secret)
+    now = time.time()
+    for drift in (-1, 0, 1):
+        at = now + drift * totp.interval
+        if hmac.compare_digest(totp.at(at), code.strip().replace(" ", "")):
+            return vault().citizens.use_totp_step(
+                citizen_id, totp.timecode(dt.datetime.fromtimestamp(at, dt.UTC))
+            )
+    return False
+
+
+@bp.route("/signin/code", methods=["GET", "POST"])
+def signin_code() -> Response | str:
+    """The second step of signing in, for a citizen who has set up an authenticator app."""
+    pending = session.get("pending_citizen")
+    if not pending:
+        return redirect(url_for("account.signin"), code=303)  # type: ignore[return-value]
+    citizen_id = uuid.UUID(pending)
+    form = CodeForm()
+    errors: list[str] = []
+    status, headers = 200, {}
+    if form.validate_on_submit():
+        key = f"code:{citizen_id}"
+        wait = throttle().wait(key)
+        if wait:
+            errors.append(too_many(wait))
+            status, headers["Retry-After"] = 429, str(wait)
+        elif code_ok(citizen_id, form.code.data or ""):
+            throttle().succeeded(key)
+            next_url = safe_next(session.get("pending_next"))
+            start_session(citizen_id)
+            return redirect(next_url, code=303)
+        else:
+            errors.append("The code is not right: enter the 6 digits your authenticator app shows now")
+            wait = throttle().failed(key)
+            if wait:
+                errors.append(too_many(wait))
+            status = 400
+    elif request.method == "POST":
+        errors.append("Enter the 6-digit code from your authenticator app")
+        status = 400
+    return Response(
+        render_template("signin_code.html", form=form, errors=errors), status=status, headers=headers
+    )
 
 
 @bp.post("/signout")

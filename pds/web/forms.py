@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectField
+from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -34,6 +34,19 @@ class Form(FlaskForm):
 class SignInForm(Form):
     email = EmailField("Email address", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class CodeForm(Form):
+    code = StringField("Code", validators=[DataRequired(), Length(min=6, max=8)])
+
+
+class PasswordForm(Form):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class PasswordCodeForm(Form):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    code = StringField("Code", validators=[DataRequired(), Length(min=6, max=8)])
 
 
 class ConsentForm(Form):

@@ -614,6 +614,39 @@ def site_paths() -> dict[str, Schema]:
                 },
             )
         },
+        "/signin/code": {
+            "get": op("The second sign-in step: the authenticator's code", {"200": page, "303": gone}),
+            "post": op(
+                "Finish signing in with the code",
+                {"303": gone, "400": page, "429": reply("Too many attempts: wait", STRING, HTML)},
+                requestBody=form("csrf_token code", **each(STRING, "csrf_token code")),
+            ),
+        },
+        "/account/security": {"get": op("Account security", {"200": page, "303": gone})},
+        "/account/security/two-step": {
+            "get": op(
+                "Set up two-step verification: a QR code for an authenticator app", {"200": page, "303": gone}
+            ),
+            "post": op(
+                "Turn it on with the password and a code from the app",
+                {"303": gone, "400": page},
+                requestBody=form("csrf_token password code", **each(STRING, "csrf_token password code")),
+            ),
+        },
+        "/account/security/two-step/off": {
+            "post": op(
+                "Turn two-step verification off (password and a code)",
+                {"303": gone},
+                requestBody=form("csrf_token password code", **each(STRING, "csrf_token password code")),
+            )
+        },
+        "/account/security/sign-out-everywhere": {
+            "post": op(
+                "Sign out of every browser (password)",
+                {"303": gone},
+                requestBody=form("csrf_token password", **each(STRING, "csrf_token password")),
+            )
+        },
         "/account/my-data/delete": {
             "post": op(
                 "Delete your vault: erase every record and destroy its key (password and confirmation)",
