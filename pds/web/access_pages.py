@@ -24,14 +24,15 @@ from consent.clients import ClientService
 from consent.models import Grant
 from consent.services import GrantService
 from pds.db import utcnow
-from pds.errors import NotFound
+from pds.errors import NotFound, ValidationError
 from pds.vault.arrivals import arrived_since
 from pds.vault.records import StoredRecord
 from pds.web import NAVIGATION, db, read_db, read_vault, signed_in_citizen
-from pds.web.forms import Form
+from pds.web.forms import Form, NarrowForm
 
 bp = Blueprint("access_pages", __name__)
 
+CATEGORY_WORDS = {"health": "Your GP health record", "education": "School progress", "case": "Your cases"}
 NO_SUCH_GRANT = "no permission of yours has this id"  # the same words whether it exists or not
 SECTIONS = {  # category: (heading, link words, where its page may be: the first the app serves is linked)
     "health": ("Health results and your GP record", "See your health record", ("/account/health",)),
@@ -72,6 +73,8 @@ def record_range(grant: Grant) -> str | None:
 def covers(grant: Grant) -> list[str]:
     """What the grant lets the app see, in the words of the consent screen."""
     approved = scopes.split(grant.scope) or scopes.scopes_for_categories(grant.category_list)
+    kept = set(grant.category_list)  # a narrowed grant keeps its scope; its categories say what is left
+    approved = [s for s in approved if s not in scopes.CATEGORY_SCOPES or scopes.CATEGORY_SCOPES[s] in kept]
     return [scopes.PLAIN_WORDS[s] for s in approved if s in scopes.PLAIN_WORDS]
 
 
@@ -146,6 +149,56 @@ def revoke(grant_id: str) -> Response | str:
         error = "This form had expired or did not come from pds. Nothing was changed: try again."
     page = render_template("access_revoke.html", form=form, name=name, grant_id=str(grant.id), error=error)
     return Response(page, status=400 if error else 200)
+
+
+@bp.route("/account/access/<grant_id>/change", methods=["GET", "POST"])
+def change(grant_id: str) -> Response | str:
+    """Narrow a grant: fewer categories, or an earlier end. Never wider: that takes a new consent."""
+    me = signed_in_citizen()
+    if me is None:
+        return _sign_in_first()
+    grant = _own_grant(me, grant_id)
+    client = ClientService(db()).get(grant.client_id)
+    name = client.name if client else grant.client_id
+    if not grant.is_live(utcnow()):
+        return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
+    form = NarrowForm()
+    form.categories.choices = [(c, CATEGORY_WORDS.get(c, c)) for c in grant.category_list]
+    if request.method == "GET":
+        form.categories.data = list(grant.category_list)
+    errors: list[tuple[str, str]] = []
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            for field, messages in form.errors.items():
+                errors.extend((field, m) for m in messages)
+            if not errors:
+                errors.append(("categories", "This form had expired or did not come from pds: try again"))
+        elif not form.categories.data:
+            errors.append(("categories", f"Keep at least one, or stop {name}'s access instead"))
+        else:
+            ends_at = None
+            if form.ends_on.data is not None:
+                ends_at = dt.datetime.combine(form.ends_on.data + dt.timedelta(days=1), dt.time(), dt.UTC)
+                if ends_at >= grant.ends_at:
+                    ends_at = None  # not earlier: the end stays as it is
+            try:
+                GrantService(db()).narrow(
+                    grant.id, citizen_id=me, categories=form.categories.data, ends_at=ends_at
+                )
+            except ValidationError as exc:
+                errors.append((exc.field or "categories", exc.detail))
+            else:
+                flash(f"You changed what {name} can see", "revoked")
+                return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
+    page = render_template(
+        "access_change.html",
+        form=form,
+        name=name,
+        grant_id=str(grant.id),
+        until=until(grant.ends_at),
+        errors=errors,
+    )
+    return Response(page, status=400 if errors else 200)
 
 
 def _summary(record: StoredRecord) -> str:

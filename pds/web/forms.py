@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
+from wtforms import DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -47,6 +47,18 @@ class PasswordForm(Form):
 class PasswordCodeForm(Form):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     code = StringField("Code", validators=[DataRequired(), Length(min=6, max=8)])
+
+
+class NarrowForm(Form):
+    """Take categories away from a grant, or end it sooner (choices are the grant's own categories)."""
+
+    categories = SelectMultipleField("What it may see", choices=[], validate_choice=True)
+    ends_on = DateField("End it sooner: the last day it may read", validators=[Optional()])
+
+    def validate_ends_on(self, field: DateField) -> None:
+        today = dt.datetime.now(dt.UTC).date()
+        if field.data is not None and field.data < today:
+            raise ValidationError("Choose today or a later day")
 
 
 class ConsentForm(Form):

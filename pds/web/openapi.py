@@ -622,6 +622,24 @@ def site_paths() -> dict[str, Schema]:
                 requestBody=form("csrf_token code", **each(STRING, "csrf_token code")),
             ),
         },
+        "/account/access/{grant_id}/change": {
+            "get": op(
+                "Change what an app can see: fewer categories or an earlier end",
+                {"200": page, "303": gone, "404": problem("Not a permission of yours")},
+                parameters=[{"name": "grant_id", "in": "path", "required": True, "schema": STRING}],
+            ),
+            "post": op(
+                "Narrow the permission (never wider)",
+                {"303": gone, "400": page, "404": problem("Not a permission of yours")},
+                parameters=[{"name": "grant_id", "in": "path", "required": True, "schema": STRING}],
+                requestBody=form(
+                    "csrf_token categories",
+                    **each(STRING, "csrf_token"),
+                    categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
+                    ends_on={"type": "string", "format": "date"},
+                ),
+            ),
+        },
         "/account/security": {"get": op("Account security", {"200": page, "303": gone})},
         "/account/security/two-step": {
             "get": op(
