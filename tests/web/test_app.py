@@ -94,6 +94,8 @@ def test_pds_serve_answers_over_http(tmp_path: Path, db_url: str) -> None:
         text=True,
     )
     try:
+        # Workers boot one by one and the kernel spreads connections over them (reuse_port): a request
+        # may wait for its worker to finish booting, which takes seconds on a busy 2-core machine.
         body = None
         for _ in range(100):
             try:
@@ -105,9 +107,9 @@ def test_pds_serve_answers_over_http(tmp_path: Path, db_url: str) -> None:
                 time.sleep(0.1)
         assert body == {"status": "ok", "checks": {"database": "ok", "keys": "ok"}}
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/missing", timeout=2)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/missing", timeout=30)
         assert err.value.code == 404 and err.value.headers["Content-Type"] == PROBLEM_JSON
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=30) as r:
             assert json.loads(r.read())["servers"] == [{"url": f"http://127.0.0.1:{port}"}]
     finally:
         server.terminate()
