@@ -46,7 +46,7 @@ bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/api_reads.py
 	$(BIN)/python bench/ledger.py
-	$(BIN)/python bench/connectors.py
+	$(BIN)/python bench/connector_ingest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

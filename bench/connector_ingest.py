@@ -1,6 +1,6 @@
 """pds connector benchmark: records/s through each connector (FHIR, OneRoster, Open311) beside the vault.
 
-    .venv/bin/python bench/connectors.py [--records 5000] [--db sqlite|postgres|both] [--reps 3]
+    .venv/bin/python bench/connector_ingest.py [--records 5000] [--db sqlite|postgres|both] [--reps 3]
 
 Prints one table on stdout and its progress on stderr. bench/README.md ("The connector benchmark") says
 what each line measures and how to read it.
@@ -30,26 +30,22 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-# Run as a script, Python puts bench/ first on sys.path: this file would shadow the `connectors` package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import psycopg
+import sqlalchemy
+from psycopg import sql
+from sqlalchemy import text
 
-import psycopg  # noqa: E402
-import sqlalchemy  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-
-from connectors.base import Item, Parser  # noqa: E402
-from connectors.fhir import FhirParser  # noqa: E402
-from connectors.ingest import RECORD_LINK, deliver  # noqa: E402
-from connectors.oneroster import OneRosterParser  # noqa: E402
-from connectors.open311 import Open311Parser  # noqa: E402
-from pds import migrate  # noqa: E402
-from pds.runtime import Runtime  # noqa: E402
-from pds.settings import load_settings  # noqa: E402
-from pds.vault import NewRecord  # noqa: E402
-from pds.vault.crypto import LocalKeyProvider  # noqa: E402
-from pds.vault.identifiers import NHS_WEIGHTS, UPN_LETTERS, nhs_number_ok, normalise, upn_ok  # noqa: E402
+from connectors.base import Item, Parser
+from connectors.fhir import FhirParser
+from connectors.ingest import RECORD_LINK, deliver
+from connectors.oneroster import OneRosterParser
+from connectors.open311 import Open311Parser
+from pds import migrate
+from pds.runtime import Runtime
+from pds.settings import load_settings
+from pds.vault import NewRecord
+from pds.vault.crypto import LocalKeyProvider
+from pds.vault.identifiers import NHS_WEIGHTS, UPN_LETTERS, nhs_number_ok, normalise, upn_ok
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config.toml"
