@@ -106,7 +106,7 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
     if citizens - live:
         gone = sorted(citizens - live)[0]
         raise Erased(f"citizen {gone} has been erased: nothing more is recorded about them")
-    pseudonyms = {cid: _pseudonym(session, keys.active(cid)) for cid in citizens}
+    pseudonyms = {cid: _pseudonym(session, keys, cid) for cid in citizens}
 
     now = utcnow()
     pending, bodies = [], []
@@ -151,18 +151,18 @@ def deliveries(records: Sequence[NewRecord], *, actor: str) -> list[Event]:
     return out
 
 
-def pseudonym(session: Session, citizen_id: uuid.UUID) -> bytes | None:
+def pseudonym(session: Session, citizen_id: uuid.UUID, keys: DataKeys | None = None) -> bytes | None:
     """The citizen's pseudonym in the ledger, or None if nothing has been recorded about them yet."""
-    keys = DataKeys(session, provider=_provider(session))
-    return _pseudonym(session, keys.active(citizen_id), create=False)
+    keys = keys or DataKeys(session, provider=_provider(session))
+    return _pseudonym(session, keys, citizen_id, create=False)
 
 
 def open_details(
-    session: Session, citizen_id: uuid.UUID | None, position: int, body: bytes
+    session: Session, citizen_id: uuid.UUID | None, position: int, body: bytes, keys: DataKeys | None = None
 ) -> tuple[bytes, dict[str, Any]]:
     """The salt and details of one entry (unsealed with the citizen's data key when it names one)."""
     if citizen_id is not None:
-        keys = DataKeys(session, provider=_provider(session))
+        keys = keys or DataKeys(session, provider=_provider(session))
         body = crypto.open_sealed(
             keys.for_ciphertext(body), body, row_id=uuid.UUID(int=position), category=DETAIL_CATEGORY
         )
@@ -204,7 +204,8 @@ def history(
 ) -> list[HistoryItem]:
     """The citizen's own entries, opened: in sequence after `after`, newest first below `after`
     (when given), or just the one at `position`."""
-    subject = pseudonym(session, citizen_id)
+    keys = DataKeys(session, provider=_provider(session))  # one for every entry: keys opened once
+    subject = pseudonym(session, citizen_id, keys)
     if subject is None:
         return []
     e, d = LedgerEntry.__table__.c, LedgerDetail.__table__.c  # type: ignore[attr-defined]
@@ -223,7 +224,7 @@ def history(
     rows = session.execute(query.limit(limit)).all()
     items = []
     for at, seq, leaf, body in rows:
-        salt, details = open_details(session, citizen_id, at, body)
+        salt, details = open_details(session, citizen_id, at, body, keys)
         parsed = json.loads(leaf)
         when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=parsed["time_us"])
         items.append(HistoryItem(at, seq, leaf, parsed["event"], when, details, salt))
@@ -243,12 +244,12 @@ def _provider(session: Session) -> crypto.KeyProvider:
     return provider  # type: ignore[no-any-return]
 
 
-def _pseudonym(session: Session, key: crypto.DataKey, *, create: bool = True) -> bytes:
+def _pseudonym(session: Session, keys: DataKeys, cid: uuid.UUID, *, create: bool = True) -> bytes:
+    key = keys.active(cid)
     cache_key = (key.id, key.citizen_id)
     cached = _PSEUDONYMS.get(cache_key) or session.info.get(_PENDING, {}).get(cache_key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    cid = key.citizen_id
     row = session.get(LedgerSubjectKey, cid)
     if row is None:
         if not create:
@@ -260,8 +261,9 @@ def _pseudonym(session: Session, key: crypto.DataKey, *, create: bool = True) ->
         session.add(row)
         session.flush()
     else:
-        owner = DataKeys(session, provider=_provider(session)).for_ciphertext(row.sealed)
-        material = crypto.open_sealed(owner, row.sealed, row_id=cid, category=SUBJECT_KEY_CATEGORY)
+        material = crypto.open_sealed(
+            keys.for_ciphertext(row.sealed), row.sealed, row_id=cid, category=SUBJECT_KEY_CATEGORY
+        )
     value = hmac.new(material, PSEUDONYM_DOMAIN + cid.bytes, hashlib.sha256).digest()
     # Shared with other sessions only once this transaction commits: a key row that is rolled back
     # (and, on SQLite, a data key id handed out again) must not leave its pseudonym behind.
