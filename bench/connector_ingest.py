@@ -17,14 +17,12 @@ import os
 import random
 import secrets
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -32,25 +30,19 @@ from typing import Any
 
 import psycopg
 import sqlalchemy
-from psycopg import sql
 from sqlalchemy import text
+from throwaway import REPO, Db, database, load_note, log, open_runtime, server_version
 
 from connectors.base import Item, Parser
 from connectors.fhir import FhirParser
 from connectors.ingest import RECORD_LINK, deliver
 from connectors.oneroster import OneRosterParser
 from connectors.open311 import Open311Parser
-from pds import migrate
 from pds.runtime import Runtime
-from pds.settings import load_settings
 from pds.vault import NewRecord
-from pds.vault.crypto import LocalKeyProvider
 from pds.vault.identifiers import NHS_WEIGHTS, UPN_LETTERS, nhs_number_ok, normalise, upn_ok
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIG = REPO / "config.toml"
 SAMPLES = REPO / "connectors" / "samples"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 CITIZENS = 50
 DELIVERY_RECORDS = 1_000  # OneRoster and Open311: records per delivery (a school's or council's push)
@@ -65,72 +57,6 @@ SOURCES = {  # kind -> (source name, title), as a [connectors.NAME] table would 
 }
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SCHOOL_START = dt.date(2024, 9, 2)  # attendance codes apply from 19 August 2024
-_STARTED = time.perf_counter()
-_LOADS: list[float] = []
-
-
-def log(message: str) -> None:
-    _LOADS.append(os.getloadavg()[0])
-    print(f"[{time.perf_counter() - _STARTED:5.0f}s] {message}", file=sys.stderr, flush=True)
-
-
-def load_note() -> str:
-    cpus = os.cpu_count() or 1
-    peak = max(_LOADS, default=0.0)
-    warning = "  OTHER WORK WAS RUNNING: rerun on a quiet machine" if peak > cpus + 3 else ""
-    return f"load: 1-minute load average peaked at {peak:.1f} on {cpus} vCPU.{warning}"
-
-
-# -- databases (as bench/ledger.py makes them) ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Db:
-    kind: str  # sqlite | postgres
-    url: str
-    keys: Path
-    raw: str  # sqlite file path or psycopg conninfo
-
-
-def open_runtime(db: Db) -> Runtime:
-    environ = {**os.environ, "PDS_DATABASE_URL": db.url, "PDS_KEYS_DIR": str(db.keys)}
-    return Runtime.build(load_settings(path=CONFIG, environ=environ))
-
-
-@contextmanager
-def database(kind: str, folder: Path) -> Iterator[Db]:
-    """A migrated database with its own keys and ledger signer; removed afterwards."""
-    keys = folder / f"keys-{kind}"
-    LocalKeyProvider.create(keys)
-    name = f"pds_bench_connectors_{os.getpid()}_{secrets.token_hex(2)}"
-    if kind == "sqlite":
-        path = folder / "connectors.db"
-        db = Db(kind, f"sqlite:///{path}", keys, str(path))
-    else:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        db = Db(kind, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", keys, f"{PG_SERVER}/{name}")
-    try:
-        runtime = open_runtime(db)
-        try:
-            migrate.upgrade(runtime.engine)
-            runtime.check()  # keys fit the database; makes the ledger's signing key
-        finally:
-            runtime.close()
-        yield db
-    finally:
-        if kind == "postgres":
-            with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def server_version(db: Db) -> str:
-    if db.kind == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    with psycopg.connect(db.raw) as conn:
-        return f"PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
-
-
 # -- citizens ------------------------------------------------------------------------------------
 
 
@@ -573,7 +499,7 @@ def one_rep(
 
 def bench_database(kind: str, args: argparse.Namespace, folder: Path) -> tuple[dict[str, KindResult], str]:
     results = {}
-    with database(kind, folder) as db:
+    with database(kind, folder, kind, bench="connectors") as db:
         version = server_version(db)
         citizens = add_citizens(db)
         log(f"{kind}: {len(citizens)} citizens with NHS numbers, UPNs and council accounts")

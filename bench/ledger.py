@@ -14,16 +14,13 @@ import gc
 import multiprocessing as mp
 import os
 import random
-import secrets
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -31,9 +28,9 @@ from typing import Any
 
 import psycopg
 import sqlalchemy
-from psycopg import sql
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Engine
+from throwaway import Db, database, load_note, log, open_runtime, server_version
 
 from consent import events
 from consent.events import Event
@@ -42,15 +39,8 @@ from consent.ledger.audit import audit
 from consent.ledger.models import LedgerDetail, LedgerEntry, LedgerNode
 from consent.ledger.subtrees import MemorySubtreeStore
 from consent.ledger.verify import leaf_hash, verify_consistency, verify_inclusion
-from pds import migrate
-from pds.db import SQLITE_BUSY_TIMEOUT_MS, run_transaction, session_scope
+from pds.db import run_transaction, session_scope
 from pds.runtime import Runtime
-from pds.settings import load_settings
-from pds.vault.crypto import LocalKeyProvider
-
-REPO = Path(__file__).resolve().parent.parent
-CONFIG = REPO / "config.toml"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 APPEND_TARGET = 3_000  # appends per second (issue 4)
 PROOF_TARGET_MS = 5.0  # p99 of one inclusion or consistency proof, its query included
@@ -69,90 +59,6 @@ LOAD_CHUNK = 100_000
 SUBJECTS = 10_000  # pseudonyms in the bulk-loaded log
 SYSTEM_SHARE = 0.05  # entries about no one
 FLOOR_PREFIX = "floor_"
-SQLITE_PRAGMAS = (  # what pds.db.make_engine sets on every SQLite connection
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-)
-_STARTED = time.perf_counter()
-_LOADS: list[float] = []
-
-
-def log(message: str) -> None:
-    _LOADS.append(os.getloadavg()[0])
-    print(f"[{time.perf_counter() - _STARTED:5.0f}s] {message}", file=sys.stderr, flush=True)
-
-
-def load_note() -> str:
-    cpus = os.cpu_count() or 1
-    peak = max(_LOADS, default=0.0)
-    warning = "  OTHER WORK WAS RUNNING: rerun on a quiet machine" if peak > cpus + 3 else ""
-    return f"load: 1-minute load average peaked at {peak:.1f} on {cpus} vCPU.{warning}"
-
-
-# -- databases -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Db:
-    """One throwaway database: pds's URL for it, and how to reach it with the bare driver."""
-
-    kind: str  # sqlite | postgres
-    url: str
-    keys: Path
-    raw: str  # sqlite file path or psycopg conninfo
-
-    def connect(self) -> Any:
-        if self.kind == "sqlite":
-            conn = sqlite3.connect(self.raw)
-            for pragma in SQLITE_PRAGMAS:
-                conn.execute(pragma)
-            return conn
-        return psycopg.connect(self.raw)
-
-    @property
-    def param(self) -> str:
-        return "?" if self.kind == "sqlite" else "%s"
-
-
-def open_runtime(db: Db) -> Runtime:
-    environ = {**os.environ, "PDS_DATABASE_URL": db.url, "PDS_KEYS_DIR": str(db.keys)}
-    return Runtime.build(load_settings(path=CONFIG, environ=environ))
-
-
-@contextmanager
-def database(kind: str, folder: Path, label: str) -> Iterator[Db]:
-    """A migrated database with its own keys and ledger signer; removed afterwards."""
-    keys = folder / f"keys-{label}"
-    LocalKeyProvider.create(keys)
-    if kind == "sqlite":
-        path = folder / f"{label}.db"
-        db = Db(kind, f"sqlite:///{path}", keys, str(path))
-    else:
-        name = f"pds_bench_ledger_{os.getpid()}_{label}_{secrets.token_hex(2)}"
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        db = Db(kind, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", keys, f"{PG_SERVER}/{name}")
-    try:
-        runtime = open_runtime(db)
-        try:
-            migrate.upgrade(runtime.engine)
-            runtime.check()  # keys fit the database; makes the ledger's signing key
-        finally:
-            runtime.close()
-        yield db
-    finally:
-        if kind == "postgres":
-            with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def server_version(db: Db) -> str:
-    if db.kind == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    with psycopg.connect(db.raw) as conn:
-        return f"PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
 
 
 def create_floor_tables(engine: Engine) -> None:
@@ -701,14 +607,14 @@ NOTES = [
 
 def bench_database(kind: str, args: argparse.Namespace, folder: Path) -> tuple[list[list[str]], str]:
     rows: list[list[str]] = []
-    with database(kind, folder, "appends") as db:
+    with database(kind, folder, "appends", bench="ledger") as db:
         version = server_version(db)
         if args.appends:
             rows += append_rows(kind, bench_appends(db, args.appends, args.reps))
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{folder / 'appends.db'}{suffix}").unlink(missing_ok=True)
-    with database(kind, folder, "log") as db:
+    with database(kind, folder, "log", bench="ledger") as db:
         log(f"{kind}: building a {args.entries:,}-entry log")
         sizes = build_log(db, args.entries)
         log(f"{kind}: proofs: {PROOF_SAMPLES:,} inclusion and {PROOF_SAMPLES:,} consistency")
