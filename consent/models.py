@@ -7,15 +7,18 @@ import json
 import uuid
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Date,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlmodel import Field, SQLModel
@@ -23,6 +26,10 @@ from sqlmodel import Field, SQLModel
 from pds.db import UTCDateTime, utcnow
 
 GRANT_STATUSES = ("active", "revoked", "expired")
+ORG_KINDS = ("gp_practice", "school", "council", "police")
+ROLES = ("gp", "nurse", "teacher", "caseworker", "officer", "admin")
+STAFF_STATUSES = ("active", "revoked")
+REQUEST_STATUSES = ("pending", "approved", "approved_with_changes", "refused", "expired", "withdrawn")
 
 
 def _when(nullable: bool = False) -> Column:  # type: ignore[type-arg]
@@ -38,6 +45,7 @@ class OAuthClient(SQLModel, table=True):
             "token_endpoint_auth_method IN ('client_secret_basic', 'client_secret_post', 'none')",
             name="auth_method",
         ),
+        CheckConstraint("users IN ('citizens', 'staff')", name="users"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -47,6 +55,10 @@ class OAuthClient(SQLModel, table=True):
     operator: str = Field(default="", sa_type=String(200))  # who runs the app, shown on the consent screen
     purpose: str = Field(default="", sa_type=Text)  # why it asks, in the app's words
     verified: bool = Field(default=False, sa_type=Boolean)  # the operator checked who runs it
+    # who signs in to it: citizens (apps), or professionals (the portal, GP systems)
+    users: str = Field(
+        default="citizens", sa_column=Column(String(16), nullable=False, server_default="citizens")
+    )
     redirect_uris: str = Field(default="[]", sa_type=Text)  # JSON list, matched exactly
     scope: str = Field(default="", sa_type=Text)  # the most it may ever ask for
     grant_types: str = Field(default="[]", sa_type=Text)  # JSON list
@@ -81,8 +93,15 @@ class Grant(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     citizen_id: uuid.UUID = Field(sa_column=Column(ForeignKey("citizen.id"), nullable=False))
-    client_id: str = Field(sa_type=String(64))
+    client_id: str = Field(sa_type=String(64))  # an app's client_id, or "staff:<id>" for a professional
+    # a professional grantee (a GP, say): they read it in the portal or through their GP system
+    staff_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("staff_member.id"), nullable=True, index=True)
+    )
     categories: str = Field(sa_type=String(64))  # comma-separated record categories
+    # comma-separated FHIR types; empty: all of them
+    resource_types: str = Field(default="", sa_column=Column(Text(), nullable=False, server_default=""))
+    emergency: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default="0"))
     scope: str = Field(default="", sa_type=Text)  # the OAuth scopes approved
     purpose: str = Field(default="", sa_type=Text)
     status: str = Field(default="active", sa_type=String(16))
@@ -98,8 +117,17 @@ class Grant(SQLModel, table=True):
     def category_list(self) -> list[str]:
         return [c for c in self.categories.split(",") if c]
 
+    @property
+    def resource_type_list(self) -> list[str]:
+        return [t for t in self.resource_types.split(",") if t]
+
     def is_live(self, now: dt.datetime) -> bool:
         return self.status == "active" and self.starts_at <= now < self.ends_at
+
+    def covers_kind(self, kind: str) -> bool:
+        """Whether a record of this kind is within the grant's FHIR resource types (if it names any)."""
+        types = self.resource_type_list
+        return not types or not kind.startswith("fhir:") or kind.partition(":")[2] in types
 
 
 class AuthorizationCode(SQLModel, table=True):
@@ -110,8 +138,16 @@ class AuthorizationCode(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code_hash: str = Field(sa_type=String(64), unique=True)
     client_id: str = Field(sa_type=String(64))
-    citizen_id: uuid.UUID = Field(sa_column=Column(ForeignKey("citizen.id"), nullable=False))
-    grant_id: uuid.UUID = Field(sa_column=Column(ForeignKey("consent_grant.id"), nullable=False))
+    # a citizen with the grant they approved, or a professional signing in (no grant)
+    citizen_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id"), nullable=True)
+    )
+    grant_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("consent_grant.id"), nullable=True)
+    )
+    staff_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("staff_member.id"), nullable=True)
+    )
     redirect_uri: str = Field(sa_type=Text)
     scope: str = Field(sa_type=Text)
     resource: str = Field(sa_type=Text)
@@ -140,7 +176,7 @@ class AuthorizationCode(SQLModel, table=True):
         return None
 
     def get_amr(self) -> list[str]:
-        return ["pwd"]
+        return ["pwd", "otp"] if self.staff_id else ["pwd"]
 
 
 class OAuthToken(SQLModel, table=True):
@@ -164,6 +200,9 @@ class OAuthToken(SQLModel, table=True):
     )
     grant_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(ForeignKey("consent_grant.id"), nullable=True, index=True)
+    )
+    staff_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("staff_member.id"), nullable=True, index=True)
     )
     code_id: int | None = Field(default=None, sa_column=Column(ForeignKey("oauth_code.id"), nullable=True))
     scope: str = Field(sa_type=Text)
@@ -216,3 +255,90 @@ class InitialAccessToken(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
     expires_at: dt.datetime = Field(sa_column=_when())
     used_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Organisation(SQLModel, table=True):
+    """A GP practice (by ODS code), a school, a council or a police force whose staff use pds."""
+
+    __tablename__ = "organisation"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ORG_KINDS), name="kind"),
+        UniqueConstraint("kind", "code"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(sa_type=String(16))
+    code: str = Field(sa_type=String(32))  # ODS code, school URN, council or force code
+    name: str = Field(sa_type=String(200))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class StaffMember(SQLModel, table=True):
+    """A professional of one organisation. Password as an argon2id hash; the second factor's secret sealed
+    under the key-encryption key; `session_epoch` ends every portal session when raised."""
+
+    __tablename__ = "staff_member"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(_in("status", STAFF_STATUSES), name="status"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(sa_column=Column(ForeignKey("organisation.id"), nullable=False, index=True))
+    name: str = Field(sa_type=String(200))
+    email: str = Field(sa_type=String(320), unique=True)  # lower case: how they sign in
+    role: str = Field(sa_type=String(16))
+    status: str = Field(default="active", sa_type=String(16))
+    password_hash: str = Field(sa_type=String(255))
+    totp_kek_id: str | None = Field(default=None, sa_type=String(32))
+    totp_secret: bytes | None = Field(default=None, sa_type=LargeBinary)
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
+    session_epoch: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class ConsentRequest(SQLModel, table=True):
+    """A professional asks a citizen for consent. Made for an NHS number whether or not it is known here,
+    so the asker learns nothing beyond "request sent"; the number itself is kept only as its blind index."""
+
+    __tablename__ = "consent_request"
+    __table_args__ = (CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(sa_column=Column(ForeignKey("organisation.id"), nullable=False, index=True))
+    staff_id: uuid.UUID = Field(sa_column=Column(ForeignKey("staff_member.id"), nullable=False))
+    citizen_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id"), nullable=True, index=True)
+    )
+    patient_blind: bytes = Field(sa_type=LargeBinary)  # blind index of the NHS number asked about
+    patient_hint: str = Field(sa_type=String(8))  # its last three digits, for the asker's list
+    purpose: str = Field(sa_type=Text)
+    categories: str = Field(sa_type=String(64))
+    resource_types: str = Field(default="", sa_type=Text)
+    days: int = Field(sa_type=Integer)  # how long the access is asked for
+    records_from: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    records_until: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    callback_url: str | None = Field(default=None, sa_type=Text)  # told (signed) when the citizen decides
+    callback_due_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    callback_attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
+    callback_error: str = Field(default="", sa_column=Column(Text(), nullable=False, server_default=""))
+    status: str = Field(default="pending", sa_type=String(24))
+    grant_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("consent_grant.id"), nullable=True)
+    )
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
+    expires_at: dt.datetime = Field(sa_column=_when())  # unanswered by then: expired
+    decided_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    @property
+    def category_list(self) -> list[str]:
+        return [c for c in self.categories.split(",") if c]
+
+    @property
+    def resource_type_list(self) -> list[str]:
+        return [t for t in self.resource_types.split(",") if t]

@@ -46,6 +46,9 @@ class GrantService:
         records_from: dt.date | None = None,
         records_until: dt.date | None = None,
         actor: str,
+        staff_id: uuid.UUID | None = None,
+        resource_types: Sequence[str] = (),
+        emergency: bool = False,
     ) -> Grant:
         cats = _check_categories(categories)
         now = utcnow()
@@ -63,6 +66,9 @@ class GrantService:
             ends_at=ends_at,
             records_from=records_from,
             records_until=records_until,
+            staff_id=staff_id,
+            resource_types=",".join(resource_types),
+            emergency=emergency,
         )
         self.session.add(grant)
         self.session.flush()
@@ -219,4 +225,6 @@ def _describe(grant: Grant) -> dict[str, object]:
         "records_from": grant.records_from.isoformat() if grant.records_from else None,
         "records_until": grant.records_until.isoformat() if grant.records_until else None,
         "status": grant.status,
+        **({"resource_types": grant.resource_type_list} if grant.resource_types else {}),
+        **({"emergency": True} if grant.emergency else {}),
     }

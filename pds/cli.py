@@ -789,3 +789,13 @@ def main(argv: list[str] | None = None) -> None:
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
         click.echo(f"error: database: {message[0]}", err=True)
         sys.exit(1)
+
+
+def _register_groups() -> None:
+    from pds.cli_staff import orgs, staff
+
+    cli.add_command(orgs)
+    cli.add_command(staff)
+
+
+_register_groups()
