@@ -12,6 +12,7 @@ factory), so every caller that has a session can write to the ledger without pas
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -21,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import delete, event, insert, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from consent.ledger import store
 from consent.ledger.canonical import canonical_json
@@ -30,7 +32,7 @@ from consent.ledger.models import LedgerDetail, LedgerEntry, LedgerSubjectKey
 from pds.db import utcnow
 from pds.errors import Erased, KeyMissing
 from pds.vault import crypto
-from pds.vault.keys import DataKeys
+from pds.vault.keys import DataKeys, KeyRow
 from pds.vault.records import NewRecord
 
 GRANT_CREATED = "consent.grant.created"
@@ -54,10 +56,15 @@ SUBJECT_KEY_CATEGORY = "ledger:subject-key"
 DETAIL_CATEGORY = "ledger:detail"
 PSEUDONYM_DOMAIN = b"pds/ledger/subject/v1:"
 
-# Pseudonyms by (data key id, citizen), once committed; the data key row is read (and so an erasure
-# seen) on every use. Those worked out in a transaction wait in session.info until it commits.
-_PSEUDONYMS: dict[tuple[int, uuid.UUID], bytes] = {}
+# Pseudonyms by citizen, with the data key id they were worked out under, once committed; used only
+# while that key's row is read live in the using transaction (and so an erasure seen) every time.
+# Those worked out in a transaction wait in session.info until it commits.
+_PSEUDONYMS: dict[uuid.UUID, tuple[int, bytes]] = {}
 _PENDING = "pds.pending_pseudonyms"
+PSEUDONYM_CACHE_SIZE = 20_000
+# Up to this many citizens in a batch (a read-log batch is one or two), their data keys, the log's
+# state and their last leaves are read in one query after the lock; more go the general way.
+ONE_QUERY_CITIZENS = store.FEW_SUBJECTS
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,11 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
     store.lock(session)  # before the subject keys: two first events of one citizen must not race
     keys = DataKeys(session, provider=provider)
     citizens = {e.citizen_id for e in batch if e.citizen_id is not None}
-    live = keys.preload(citizens)
+    state = None
+    if len(citizens) <= ONE_QUERY_CITIZENS:
+        live, state = _keys_and_state(session, keys, citizens)
+    else:
+        live = keys.preload(citizens)
     if citizens - live:
         gone = sorted(citizens - live)[0]
         raise Erased(f"citizen {gone} has been erased: nothing more is recorded about them")
@@ -117,7 +128,7 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
         subject = pseudonyms[e.citizen_id] if e.citizen_id is not None else None
         pending.append(store.PendingLeaf(e.event_type, store.time_us(e.at or now), subject, commitment))
         bodies.append(salt + details)
-    appended = store.append(session, pending, locked=True)
+    appended = store.append(session, pending, locked=True, state=state)
 
     rows = []
     for e, a, body in zip(batch, appended, bodies, strict=True):
@@ -128,6 +139,53 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
         rows.append({"position": a.position, "citizen_id": e.citizen_id, "body": body})
     session.execute(insert(LedgerDetail.__table__), rows)
     return [Recorded(a.position, a.leaf, a.leaf_hash) for a in appended]
+
+
+# The batch's citizens' live data keys (as DataKeys.preload reads them), after the log's state:
+# rows in the shape of store.STATE_SQL, one query after the append lock.
+_KEYS_SQL = {
+    "postgresql": (
+        " UNION ALL SELECT 'k', k.id, NULL, k.wrapped, CAST(k.citizen_id AS text), k.kek_id "
+        "FROM data_key AS k JOIN citizen AS c ON c.id = k.citizen_id "
+        "WHERE k.citizen_id = ANY(CAST(:citizens AS uuid[])) "
+        "AND c.status = 'active' AND k.wrapped IS NOT NULL"
+    ),
+    "sqlite": (
+        " UNION ALL SELECT 'k', k.id, NULL, k.wrapped, k.citizen_id, k.kek_id "
+        "FROM data_key AS k JOIN citizen AS c ON c.id = k.citizen_id "
+        "WHERE k.citizen_id IN ({citizens}) AND c.status = 'active' AND k.wrapped IS NOT NULL"
+    ),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _keys_and_state_sql(dialect: str, citizens: int, subjects: int) -> TextClause:
+    keys = _KEYS_SQL.get(dialect, _KEYS_SQL["sqlite"])
+    if dialect != "postgresql":
+        keys = keys.format(citizens=", ".join(f":c{i}" for i in range(citizens)))
+    return text(store.state_sql(dialect, subjects) + keys)
+
+
+def _keys_and_state(
+    session: Session, keys: DataKeys, citizens: set[uuid.UUID]
+) -> tuple[set[uuid.UUID], store.LogState]:
+    """Open the citizens' live keys and read the log's state, in one query.
+
+    The heads read are those of the pseudonyms this process has cached; a cached pseudonym is
+    used only if the data key it was made under is the one read live here (see _pseudonym), and the
+    head of any other is read by store.append.
+    """
+    dialect = session.get_bind().dialect.name
+    order = list(citizens)
+    subjects = [c[1] for c in map(_PSEUDONYMS.get, order) if c is not None]
+    params = store.state_params(dialect, subjects)
+    if dialect == "postgresql":
+        params["citizens"] = order
+    else:
+        params.update({f"c{i}": cid.hex for i, cid in enumerate(order)})
+    rows = session.execute(_keys_and_state_sql(dialect, len(order), len(subjects)), params).all()
+    found = [KeyRow(int(r[1]), uuid.UUID(r[4]), r[5], r[3]) for r in rows if r[0] == "k"]
+    return keys.adopt(found), store.parse_state(rows, subjects)
 
 
 def deliveries(records: Sequence[NewRecord], *, actor: str) -> list[Event]:
@@ -245,11 +303,10 @@ def _provider(session: Session) -> crypto.KeyProvider:
 
 
 def _pseudonym(session: Session, keys: DataKeys, cid: uuid.UUID, *, create: bool = True) -> bytes:
-    key = keys.active(cid)
-    cache_key = (key.id, key.citizen_id)
-    cached = _PSEUDONYMS.get(cache_key) or session.info.get(_PENDING, {}).get(cache_key)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    key = keys.active(cid)  # the key row, read in this transaction: an erased citizen stops here
+    for cached in (_PSEUDONYMS.get(cid), session.info.get(_PENDING, {}).get(cid)):
+        if cached is not None and cached[0] == key.id:
+            return cached[1]  # type: ignore[no-any-return]
     row = session.get(LedgerSubjectKey, cid)
     if row is None:
         if not create:
@@ -267,7 +324,7 @@ def _pseudonym(session: Session, keys: DataKeys, cid: uuid.UUID, *, create: bool
     value = hmac.new(material, PSEUDONYM_DOMAIN + cid.bytes, hashlib.sha256).digest()
     # Shared with other sessions only once this transaction commits: a key row that is rolled back
     # (and, on SQLite, a data key id handed out again) must not leave its pseudonym behind.
-    session.info.setdefault(_PENDING, {})[cache_key] = value
+    session.info.setdefault(_PENDING, {})[cid] = (key.id, value)
     return value
 
 
@@ -275,7 +332,7 @@ def _pseudonym(session: Session, keys: DataKeys, cid: uuid.UUID, *, create: bool
 def _publish_pseudonyms(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending:
-        if len(_PSEUDONYMS) > 20_000:
+        if len(_PSEUDONYMS) > PSEUDONYM_CACHE_SIZE:
             _PSEUDONYMS.clear()  # bounded; a miss costs one unseal
         _PSEUDONYMS.update(pending)
 

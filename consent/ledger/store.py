@@ -9,6 +9,7 @@ the caller's transaction ends, so an entry commits or rolls back with the action
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from consent.ledger.canonical import MAX_SAFE_INTEGER, canonical_string
 from consent.ledger.merkle import EMPTY_ROOT, consistency_proof, inclusion_proof, node_hash
@@ -156,19 +158,123 @@ def read_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[
     return found
 
 
-def append(session: Session, pending: Sequence[PendingLeaf], *, locked: bool = False) -> list[Appended]:
+@dataclass
+class LogState:
+    """What an append needs to know of the log, read under the append lock: its size, the frontier
+    (the complete subtrees it splits into) and the last (seq, leaf hash) of some subjects."""
+
+    size: int
+    frontier: dict[tuple[int, int], bytes]
+    heads: dict[bytes, tuple[int, bytes]]
+    subjects: set[bytes]  # whose heads were read; one of them missing from `heads` has no entry yet
+
+
+# The log's state in one query: size, frontier and subject heads, as rows (tag, n1, n2, b, t1, t2):
+# ('s', size), ('n', level, position, hash), ('h', subject's index, seq, leaf hash). t1 and t2 are
+# for callers that add rows of their own with UNION ALL (consent.events adds the subjects' data keys).
+# The frontier is worked out from the size in SQL: one round trip where it took two.
+STATE_SQL = {
+    "postgresql": (
+        "WITH s AS (SELECT coalesce(max(position) + 1, 0) AS size FROM ledger_entry), "
+        "f AS (SELECT lv AS level, (s.size >> lv) - 1 AS position "
+        "FROM s, generate_series(0, 62) AS lv WHERE (s.size >> lv) & 1 = 1) "
+        "SELECT 's' AS tag, s.size AS n1, CAST(NULL AS bigint) AS n2, CAST(NULL AS bytea) AS b, "
+        "CAST(NULL AS text) AS t1, CAST(NULL AS text) AS t2 FROM s "
+        "UNION ALL SELECT 'n', 0, e.position, e.leaf_hash, NULL, NULL "
+        "FROM f JOIN ledger_entry AS e ON e.position = f.position WHERE f.level = 0 "
+        "UNION ALL SELECT 'n', n.level, n.position, n.hash, NULL, NULL "
+        "FROM f JOIN ledger_node AS n ON n.level = f.level AND n.position = f.position WHERE f.level > 0 "
+        "UNION ALL SELECT 'h', q.i - 1, h.subject_seq, h.leaf_hash, NULL, NULL "
+        "FROM unnest(CAST(:subjects AS bytea[])) WITH ORDINALITY AS q(subject, i) CROSS JOIN LATERAL "
+        "(SELECT subject_seq, leaf_hash FROM ledger_entry WHERE subject = q.subject "
+        "ORDER BY subject_seq DESC LIMIT 1) AS h"
+    ),
+    "sqlite": (
+        "WITH s(size) AS (SELECT coalesce(max(position) + 1, 0) FROM ledger_entry), "
+        "lv(level) AS (SELECT 0 UNION ALL SELECT level + 1 FROM lv WHERE level < 62), "
+        "f(level, position) AS (SELECT level, (size >> level) - 1 FROM lv, s WHERE (size >> level) & 1) "
+        "SELECT 's' AS tag, size AS n1, NULL AS n2, NULL AS b, NULL AS t1, NULL AS t2 FROM s "
+        "UNION ALL SELECT 'n', 0, e.position, e.leaf_hash, NULL, NULL "
+        "FROM f JOIN ledger_entry AS e ON e.position = f.position WHERE f.level = 0 "
+        "UNION ALL SELECT 'n', n.level, n.position, n.hash, NULL, NULL "
+        "FROM f JOIN ledger_node AS n ON n.level = f.level AND n.position = f.position WHERE f.level > 0"
+    ),
+}
+# SQLite has no arrays: one bound subject per head, each an index seek.
+_SQLITE_HEAD = (
+    " UNION ALL SELECT 'h', {i}, seq, h, NULL, NULL FROM (SELECT subject_seq AS seq, leaf_hash AS h "
+    "FROM ledger_entry WHERE subject = :s{i} ORDER BY subject_seq DESC LIMIT 1)"
+)
+
+
+def state_sql(dialect: str, subjects: int) -> str:
+    """The state query for this many subjects (their heads are looked up one index seek each)."""
+    if dialect == "postgresql":
+        return STATE_SQL[dialect]
+    return STATE_SQL["sqlite"] + "".join(_SQLITE_HEAD.format(i=i) for i in range(subjects))
+
+
+def state_params(dialect: str, subjects: Sequence[bytes]) -> dict[str, object]:
+    if dialect == "postgresql":
+        return {"subjects": list(subjects)}
+    return {f"s{i}": s for i, s in enumerate(subjects)}
+
+
+def parse_state(rows: Iterable[Sequence[object]], subjects: Sequence[bytes]) -> LogState:
+    """The LogState in rows of the state query; rows with other tags are the caller's and skipped."""
+    size, frontier, heads = None, {}, {}
+    for tag, n1, n2, b, *_ in rows:
+        if tag == "s":
+            size = int(n1)  # type: ignore[call-overload]
+        elif tag == "n":
+            frontier[(int(n1), int(n2))] = bytes(b)  # type: ignore[call-overload, arg-type]
+        elif tag == "h":
+            heads[subjects[int(n1)]] = (int(n2), bytes(b))  # type: ignore[call-overload, arg-type]
+    assert size is not None  # the size row is always there (an aggregate)
+    missing = set(frontier_keys(size)) - frontier.keys()
+    if missing:
+        level, position = min(missing)
+        raise LookupError(f"the ledger has no node at level {level}, position {position}")
+    return LogState(size, frontier, heads, set(subjects))
+
+
+def read_state(session: Session, subjects: Iterable[bytes]) -> LogState:
+    """The log's state in one query (call it under the append lock)."""
+    todo = list(subjects)
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(_state_text(dialect, len(todo)), state_params(dialect, todo))
+    return parse_state(rows, todo)
+
+
+@functools.lru_cache(maxsize=64)
+def _state_text(dialect: str, subjects: int) -> TextClause:
+    return text(state_sql(dialect, subjects))
+
+
+def append(
+    session: Session, pending: Sequence[PendingLeaf], *, locked: bool = False, state: LogState | None = None
+) -> list[Appended]:
     """Add leaves at the end of the log, in order, inside the caller's transaction.
 
     `locked`: the caller already took the append lock in this transaction (one round trip fewer).
+    `state`: the caller already read the log's state under that lock (read_state, or its own query
+    around state_sql); heads of subjects it did not cover are read here.
     """
     if not pending:
         return []
     if not locked:
         lock(session)
-    size = tree_size(session)
-    frontier = read_nodes(session, frontier_keys(size))
+    subjects = {p.subject for p in pending if p.subject is not None}
+    if state is None and len(subjects) <= FEW_SUBJECTS:
+        state = read_state(session, subjects)
+    if state is None:
+        size = tree_size(session)
+        frontier = read_nodes(session, frontier_keys(size))
+        heads = _subject_heads(session, subjects)
+    else:
+        size, frontier, heads = state.size, state.frontier, dict(state.heads)
+        heads.update(_subject_heads(session, subjects - state.subjects))
     store = MemorySubtreeStore(dict(frontier), tree_size=size)
-    heads = _subject_heads(session, {p.subject for p in pending if p.subject is not None})
 
     entries, done = [], []
     for item in pending:
@@ -200,6 +306,8 @@ def _subject_heads(session: Session, subjects: set[bytes]) -> dict[bytes, tuple[
     """Each subject's last (sequence number, leaf hash), read under the append lock."""
     heads: dict[bytes, tuple[int, bytes]] = {}
     todo = list(subjects)
+    if not todo:
+        return heads
     if len(todo) <= FEW_SUBJECTS:  # the usual read-log batch: one index seek each beats a grouped join
         for subject in todo:
             row = session.execute(

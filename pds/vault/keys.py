@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,8 +20,23 @@ from pds.vault.models import Citizen, DataKeyRow, KeyCheck
 BLIND_INDEX_CHECK_ID = "blind-index"
 REWRAP_BATCH = 500
 PRELOAD_CHUNK = 500  # ids per IN (...) list
-UNWRAPPED_CACHE_SIZE = 20_000
-_UNWRAPPED: dict[int, crypto.DataKey] = {}
+UNWRAPPED_CACHE_SIZE = 20_000  # opened data keys a process keeps, least recently used dropped first
+
+
+class KeyRow(NamedTuple):
+    """A data key row as read from the database, by DataKeys or by a caller's own query."""
+
+    id: int
+    citizen_id: uuid.UUID
+    kek_id: str
+    wrapped: bytes | None
+
+
+# Opened keys, by everything their row says: a key is used from here only once its row has been
+# read in the caller's transaction and still holds these very bytes (so a destroyed, rewrapped or,
+# on SQLite, re-issued id never finds an old entry).
+_UNWRAPPED: OrderedDict[tuple[int, uuid.UUID, str, bytes], crypto.DataKey] = OrderedDict()
+_UNWRAPPED_LOCK = threading.Lock()
 
 
 class DataKeys:
@@ -94,6 +111,15 @@ class DataKeys:
                 self._active[row.citizen_id] = self._open(row)
         return {c for c in wanted if c in self._active}
 
+    def adopt(self, rows: Iterable[KeyRow]) -> set[uuid.UUID]:
+        """Take the live key rows a caller read in this transaction (its own query, as preload's:
+        citizen active, key not destroyed) as the citizens' active keys. Returns those citizens."""
+        found = set()
+        for row in sorted(rows, key=lambda r: r.id):  # the newest key of each citizen wins
+            self._active[row.citizen_id] = self._open(row)
+            found.add(row.citizen_id)
+        return found
+
     def destroy(self, citizen_id: uuid.UUID) -> int:
         """Crypto-shred: forget every data key of the citizen. Returns how many were destroyed."""
         result = self.session.execute(
@@ -109,14 +135,19 @@ class DataKeys:
         """Unwrap a data key row (an ORM object or a Core row).
 
         The row is always read first, so a destroyed key is refused even if this process opened it
-        before. What was unwrapped is remembered by key id (a key id never changes its material):
-        the process holds the key-encryption keys anyway, so this widens nothing a memory dump shows.
+        before. What was unwrapped is remembered by the row's id, citizen, KEK and wrapped bytes, in
+        memory only: the process holds the key-encryption keys anyway, so this widens nothing a
+        memory dump shows.
         """
         assert row.id is not None
         if row.wrapped is None:
             raise Erased(f"the data key of citizen {row.citizen_id} was destroyed: their data is erased")
-        key = _UNWRAPPED.get(row.id)
-        if key is None or key.citizen_id != row.citizen_id:
+        cache_key = (row.id, row.citizen_id, row.kek_id, bytes(row.wrapped))
+        with _UNWRAPPED_LOCK:
+            key = _UNWRAPPED.get(cache_key)
+            if key is not None:
+                _UNWRAPPED.move_to_end(cache_key)
+        if key is None:
             key = crypto.open_data_key(
                 self.provider,
                 key_id=row.id,
@@ -124,9 +155,10 @@ class DataKeys:
                 kek_id=row.kek_id,
                 wrapped=row.wrapped,
             )
-            if len(_UNWRAPPED) >= UNWRAPPED_CACHE_SIZE:
-                _UNWRAPPED.clear()  # bounded; a miss costs one unwrap
-            _UNWRAPPED[row.id] = key
+            with _UNWRAPPED_LOCK:
+                _UNWRAPPED[cache_key] = key
+                while len(_UNWRAPPED) > UNWRAPPED_CACHE_SIZE:
+                    _UNWRAPPED.popitem(last=False)
         self._by_id[key.id] = key
         return key
 
