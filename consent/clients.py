@@ -63,6 +63,8 @@ class NewClient:
             "token_endpoint_auth_method": c.token_endpoint_auth_method,
             "client_id_issued_at": int(c.created_at.timestamp()),
         }
+        if c.users == "staff":
+            data["users"] = "staff"
         if self.secret:
             data["client_secret"] = self.secret
             data["client_secret_expires_at"] = 0  # RFC 7591 s3.2.1: 0 means it does not expire
@@ -87,6 +89,7 @@ class ClientService:
         auth_method: str | None = None,
         client_id: str | None = None,
         secret: str | None = None,
+        users: str = "citizens",
     ) -> NewClient:
         name = name.strip()
         if not 0 < len(name) <= 200:
@@ -98,6 +101,14 @@ class ClientService:
                 f"must be some of {' '.join(scope_words.SUPPORTED_SCOPES)}; unknown: {' '.join(unknown)}",
                 field="scope",
             )
+        if users not in ("citizens", "staff"):
+            raise ValidationError("must be citizens or staff", field="users")
+        if users == "staff" and not set(requested) <= set(scope_words.STAFF_SCOPES):
+            raise ValidationError(
+                f"a professionals' client may hold only {' '.join(scope_words.STAFF_SCOPES)}", field="scope"
+            )
+        if users == "citizens" and scope_words.STAFF_SCOPE in requested:
+            raise ValidationError(f"{scope_words.STAFF_SCOPE} is for professionals' clients", field="scope")
         grant_types = grant_types or ["authorization_code", "refresh_token"]
         if any(g not in GRANT_TYPES for g in grant_types):
             raise ValidationError(f"must be some of {', '.join(GRANT_TYPES)}", field="grant_types")
@@ -128,6 +139,7 @@ class ClientService:
             scope=scope_words.join(requested),
             grant_types=json.dumps(grant_types),
             token_endpoint_auth_method=method,
+            users=users,
         )
         self.session.add(client)
         self.session.flush()

@@ -7,7 +7,10 @@ import re
 CATEGORY_SCOPES = {"health.read": "health", "education.read": "education", "cases.read": "case"}
 IDENTITY_SCOPES = ("openid", "profile", "offline_access")
 LEDGER_SCOPE = "ledger.read"  # the citizen's own access history, as an app acting for them sees it
-SUPPORTED_SCOPES = (*CATEGORY_SCOPES, LEDGER_SCOPE, *IDENTITY_SCOPES)
+# a professional's system: make consent requests, follow them, read what the patient granted
+STAFF_SCOPE = "consent.requests"
+STAFF_SCOPES = ("openid", "profile", "offline_access", STAFF_SCOPE)  # all a staff client may hold
+SUPPORTED_SCOPES = (*CATEGORY_SCOPES, LEDGER_SCOPE, STAFF_SCOPE, *IDENTITY_SCOPES)
 
 PLAIN_WORDS = {
     "health.read": "Your GP health record: problems, medicines, allergies, test results and immunisations",
@@ -16,6 +19,7 @@ PLAIN_WORDS = {
     "ledger.read": "Your access history: who has read your records, when, and under which permission",
     "openid": "Confirm that it is you when you sign in to the app",
     "profile": "Your name and email address",
+    "consent.requests": "Ask patients for consent, follow your requests, and read what they granted",
     "offline_access": "Keep this access when you are not using the app, until it ends or you revoke it",
 }
 

@@ -37,6 +37,7 @@ class AccessClaims:
     grant_id: uuid.UUID | None
     citizen_id: uuid.UUID | None
     expires_at: dt.datetime
+    staff_id: uuid.UUID | None = None  # a professional's token: no grant of its own
 
     @property
     def scopes(self) -> list[str]:
@@ -53,13 +54,15 @@ def issue_access_token(
     citizen_id: uuid.UUID | None,
     grant_id: uuid.UUID | None,
     auth_time: int | None = None,
+    staff_id: uuid.UUID | None = None,
 ) -> tuple[str, AccessClaims]:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     expires = now + ACCESS_TOKEN_TTL
     jti = secrets.token_urlsafe(16)
     claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": str(citizen_id) if citizen_id else client_id,  # RFC 9068 s2.2: the client, if no user
+        # RFC 9068 s2.2: the user (citizen or professional), else the client
+        "sub": str(citizen_id or staff_id or "") or client_id,
         "aud": audience,
         "exp": int(expires.timestamp()),
         "iat": int(now.timestamp()),
@@ -69,6 +72,8 @@ def issue_access_token(
     }
     if grant_id:
         claims["grant"] = str(grant_id)
+    if staff_id:
+        claims["staff"] = True
     if auth_time:
         claims["auth_time"] = auth_time
     token = jwt.encode(claims, key.private_key, algorithm=ALG, headers={"kid": key.kid, "typ": JWT_TYPE})
@@ -154,4 +159,5 @@ def _claims(claims: dict[str, Any]) -> AccessClaims:
         grant_id=uuid.UUID(grant) if grant else None,
         citizen_id=uuid.UUID(sub) if grant else None,
         expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+        staff_id=uuid.UUID(sub) if claims.get("staff") is True else None,
     )

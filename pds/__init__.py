@@ -39,8 +39,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ledger,
         oauth,
         openapi,
+        portal,
         records_pages,
         security,
+        staff_signin,
     )
 
     settings = settings or load_settings()
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         records_pages.bp,
         cases_pages.bp,
         security.bp,
+        staff_signin.bp,
+        portal.bp,
     ):
         app.register_blueprint(blueprint)
     return app

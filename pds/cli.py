@@ -349,6 +349,13 @@ def clients() -> None:
 @click.option("--purpose", default="", help="Why the app asks, shown on the consent screen.")
 @click.option("--verified", is_flag=True, help="You have checked who runs the app.")
 @click.option("--client-credentials", is_flag=True, help="A system that gets tokens for itself (no citizen).")
+@click.option(
+    "--for",
+    "users",
+    type=click.Choice(["citizens", "staff"]),
+    default="citizens",
+    help="Who signs in to it: citizens (apps), or professionals (a GP system; scope consent.requests).",
+)
 @pass_ctx
 def clients_add(
     ctx: Context,
@@ -360,6 +367,7 @@ def clients_add(
     purpose: str,
     verified: bool,
     client_credentials: bool,
+    users: str,
 ) -> None:
     from consent.clients import ClientService
     from pds.db import session_scope
@@ -375,6 +383,7 @@ def clients_add(
             purpose=purpose,
             verified=verified,
             grant_types=grant_types,
+            users=users,
         )
         data = created.to_json()
     emit(data)

@@ -110,6 +110,15 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ProfessionalSettings:
+    emergency: int  # 1: clinicians may open a health summary without consent, with a reason, for an hour
+
+    @property
+    def emergency_access(self) -> bool:
+        return self.emergency == 1
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str
 
@@ -123,6 +132,7 @@ class Settings:
     guardians: GuardianSettings
     ledger: LedgerSettings
     smtp: SmtpSettings
+    professionals: ProfessionalSettings
     log: LogSettings
     config_path: Path = field(compare=False)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict, compare=False)
@@ -143,6 +153,7 @@ _SECTIONS: dict[str, type] = {
     "guardians": GuardianSettings,
     "ledger": LedgerSettings,
     "smtp": SmtpSettings,
+    "professionals": ProfessionalSettings,
     "log": LogSettings,
 }
 
@@ -284,6 +295,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("vault.page_size", "must not exceed vault.max_page_size")
     if not 0 < s.guardians.review_age < s.guardians.end_age:
         raise SettingsError("guardians.review_age", "must be above 0 and below guardians.end_age")
+    if s.professionals.emergency not in (0, 1):
+        raise SettingsError("professionals.emergency", f"must be 0 or 1, not {s.professionals.emergency}")
     if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("log.level", f"must be DEBUG, INFO, WARNING or ERROR, not {s.log.level!r}")
 

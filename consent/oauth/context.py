@@ -37,15 +37,17 @@ class OAuthContext:
 
 @dataclass(frozen=True)
 class Subject:
-    """The signed-in citizen as Authlib carries them through a grant, with what they approved."""
+    """Who signed in, as Authlib carries them through a grant: a citizen with the grant they approved,
+    or a professional (staff_id; no grant: what they may read is each patient's grant to them)."""
 
-    citizen_id: uuid.UUID
-    grant_id: uuid.UUID
+    citizen_id: uuid.UUID | None
+    grant_id: uuid.UUID | None
     scope: str
     resource: str
     auth_time: int
     code_id: int | None = None
     family_id: uuid.UUID | None = None
+    staff_id: uuid.UUID | None = None
 
     def get_user_id(self) -> str:
-        return str(self.citizen_id)
+        return str(self.staff_id or self.citizen_id)

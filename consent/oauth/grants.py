@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent import events
-from consent.models import AuthorizationCode, Grant, OAuthToken
+from consent.models import AuthorizationCode, Grant, OAuthToken, Organisation, StaffMember
 from consent.oauth.context import OAuthContext, Subject
 from consent.signing import ALG, MAX_SIGNED_LIFETIME
 from pds.db import utcnow
@@ -96,6 +96,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 client_id=request.client.get_client_id(),
                 citizen_id=subject.citizen_id,
                 grant_id=subject.grant_id,
+                staff_id=subject.staff_id,
                 redirect_uri=request.payload.redirect_uri or "",
                 scope=subject.scope,
                 resource=subject.resource,
@@ -136,6 +137,15 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("Invalid 'code' in request.")
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
+        if authorization_code.staff_id is not None:
+            return staff_subject(
+                ctx_of(self).session(),
+                authorization_code.staff_id,
+                scope=authorization_code.scope,
+                resource=authorization_code.resource,
+                auth_time=authorization_code.auth_time,
+                code_id=authorization_code.id,
+            )
         grant = ctx_of(self).session().get(Grant, authorization_code.grant_id)
         if grant is None or not grant.is_live(utcnow()):
             return None
@@ -192,6 +202,18 @@ class RotatingRefreshGrant(grants.RefreshTokenGrant):
         return row
 
     def authenticate_user(self, refresh_token: OAuthToken) -> Subject:
+        if refresh_token.staff_id is not None:
+            subject = staff_subject(
+                ctx_of(self).session(),
+                refresh_token.staff_id,
+                scope=refresh_token.scope,
+                resource=refresh_token.audience,
+                auth_time=int(refresh_token.issued_at.timestamp()),
+                family_id=refresh_token.family_id,
+            )
+            if subject is None:
+                raise InvalidGrantError("this member of staff's access has been revoked")
+            return subject
         grant = ctx_of(self).session().get(Grant, refresh_token.grant_id)
         if grant is None or refresh_token.citizen_id is None or not grant.is_live(utcnow()):
             raise InvalidGrantError("the consent behind this token is no longer live")
@@ -288,6 +310,8 @@ class PdsOpenIDCode(OpenIDCode):
         }
 
     def generate_user_info(self, user: Subject, scope: str) -> UserInfo:
+        if user.staff_id is not None:
+            return staff_info(self.ctx.session(), user.staff_id, scope)
         info = user_info(self.ctx.session(), self.ctx.provider, user.citizen_id, scope)
         if "profile" in scope.split():  # name and email leave in the id_token: a read like any other
             events.append_event(
@@ -308,4 +332,24 @@ def user_info(session: Session, provider: KeyProvider, citizen_id: Any, scope: s
         profile = CitizenService(session, keys=DataKeys(session, provider=provider)).get(citizen_id)
         # OIDC Core s5.3.2: a claim with no value is left out, not sent as null
         info.update({k: v for k, v in (("name", profile.name), ("email", profile.email)) if v})
+    return info
+
+
+def staff_subject(session: Session, staff_id: Any, **fields: Any) -> Subject | None:
+    """A professional as a token's subject, only while they are still active."""
+    member = session.get(StaffMember, staff_id)
+    if member is None or member.status != "active":
+        return None
+    return Subject(citizen_id=None, grant_id=None, staff_id=member.id, **fields)
+
+
+def staff_info(session: Session, staff_id: Any, scope: str) -> UserInfo:
+    """OIDC claims about a professional: `sub`; with profile, their name, email, organisation and role."""
+    info = UserInfo(sub=str(staff_id))
+    member = session.get(StaffMember, staff_id)
+    if member is not None and "profile" in scope.split():
+        org = session.get(Organisation, member.org_id)
+        info.update({"name": member.name, "email": member.email, "role": member.role})
+        if org is not None:
+            info.update({"org": org.code, "org_name": org.name})
     return info

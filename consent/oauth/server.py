@@ -37,6 +37,7 @@ from consent.tokens import ACCESS_TOKEN_TTL, issue_access_token
 from pds.db import utcnow
 
 REFRESH_TOKEN_TTL = dt.timedelta(days=30)  # and never past the grant's end
+STAFF_REFRESH_TTL = dt.timedelta(hours=12)  # a professional signs in again each working day
 REFRESH_TOKEN_BYTES = 48
 
 
@@ -66,6 +67,7 @@ class TokenGenerator:
             citizen_id=user.citizen_id if user else None,
             grant_id=user.grant_id if user else None,
             auth_time=user.auth_time if user else None,
+            staff_id=user.staff_id if user else None,
         )
         body: dict[str, Any] = {
             "access_token": token,
@@ -92,7 +94,9 @@ class PdsAuthorizationServer(AuthorizationServer):
         user: Subject | None = req.user
         refresh = token.get("refresh_token")
         refresh_expires = None
-        if refresh and user:
+        if refresh and user and user.staff_id:
+            refresh_expires = utcnow() + STAFF_REFRESH_TTL
+        elif refresh and user:
             grant = self.ctx.session().get(Grant, user.grant_id)
             refresh_expires = min(utcnow() + REFRESH_TOKEN_TTL, grant.ends_at) if grant else utcnow()
         self.ctx.session().add(
@@ -103,6 +107,7 @@ class PdsAuthorizationServer(AuthorizationServer):
                 client_id=req.client.get_client_id(),
                 citizen_id=user.citizen_id if user else None,
                 grant_id=user.grant_id if user else None,
+                staff_id=user.staff_id if user else None,
                 code_id=user.code_id if user else None,
                 scope=token.get("scope", ""),
                 audience=claims["aud"],
@@ -200,7 +205,7 @@ class Introspection(IntrospectionEndpoint):
             "iat": int(row.issued_at.timestamp()),
             "iss": self.server.ctx.issuer,
             "aud": row.audience,
-            "sub": str(row.citizen_id) if row.citizen_id else row.client_id,
+            "sub": str(row.citizen_id or row.staff_id or "") or row.client_id,
         }
         if token.kind == "access_token":
             body["token_type"] = "Bearer"  # noqa: S105  RFC 7662 s2.2; refresh tokens have no RFC 6749 type

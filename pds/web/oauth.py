@@ -28,6 +28,7 @@ from consent.oauth.server import PdsAuthorizationServer
 from consent.services import GrantService
 from pds.web import db, signed_in_citizen
 from pds.web.forms import ConsentForm
+from pds.web.staff_signin import signed_in_staff
 
 bp = Blueprint("oauth", __name__)
 
@@ -69,11 +70,13 @@ def authorize() -> Response | str:
         grant = srv.get_consent_grant(end_user=None)
     except OAuth2Error as error:
         return srv.handle_error_response(None, error)  # type: ignore[no-any-return]
+    client = grant.client.row
+    if client.users == "staff":  # a professionals' system: the portal, or a GP system
+        return _authorize_staff(srv, grant)
     citizen_id = signed_in_citizen()
     if citizen_id is None:  # authenticate before any redirect back to the client (RFC 9700 s4.11.2)
         return redirect(url_for("account.signin", next=request.full_path), code=303)
 
-    client = grant.client.row
     asked = scopes.split(grant.request.scope)
     asked_categories = scopes.categories_of(grant.request.scope)
     resource = requested_resource(srv.ctx, grant.request.payload.data)
@@ -123,6 +126,21 @@ def authorize() -> Response | str:
         plain_words=scopes.PLAIN_WORDS,
     )
     return Response(page, status=400 if request.method == "POST" else 200)  # a POST here failed validation
+
+
+def _authorize_staff(srv: PdsAuthorizationServer, grant: Any) -> Response:
+    """A professional signs in (password and second factor, always) and is sent back with a code. No
+    consent screen: the operator registered the system for the organisation, and what the professional
+    may read is decided by each patient's grant, not by this sign-in."""
+    member = signed_in_staff()
+    if member is None:
+        return redirect(url_for("staff_signin.signin", next=request.full_path), code=303)  # type: ignore[return-value]
+    resource = requested_resource(srv.ctx, grant.request.payload.data)
+    auth_time = int(session.get("op_staff_auth_time") or time.time())
+    subject = Subject(
+        None, None, scopes.join(scopes.split(grant.request.scope)), resource, auth_time, staff_id=member.id
+    )
+    return _see_other(srv.create_authorization_response(grant_user=subject, grant=grant))
 
 
 def _unreadable_client_auth() -> Response | None:
