@@ -206,6 +206,14 @@ class StaffService:
             m.totp_kek_id, m.totp_secret = provider.wrap(clear, _context(m.id))
         return len(rows)
 
+    def totp_kek_usage(self) -> dict[str, int]:
+        usage: dict[str, int] = {}
+        for kek_id in self.session.scalars(
+            select(StaffMember.totp_kek_id).where(StaffMember.totp_kek_id.is_not(None))
+        ):
+            usage[kek_id] = usage.get(kek_id, 0) + 1
+        return usage
+
     def _provider(self) -> KeyProvider:
         if self.provider is None:
             raise ValidationError("the key provider is needed for a second factor", field="provider")

@@ -128,13 +128,14 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
 @pass_ctx
 def demo(ctx: Context, as_json: bool) -> None:
-    from pds.demo import ensure_demo_client, load_demo
+    from pds.demo import ensure_demo_client, ensure_demo_staff, load_demo
 
     with ctx.runtime().vault() as vault:
         accounts = load_demo(vault)
         app = ensure_demo_client(vault.session)
+        staff = ensure_demo_staff(vault.session, ctx.runtime().provider)
     if as_json:
-        emit({"accounts": accounts, "oauth_client": app})
+        emit({"accounts": accounts, "oauth_client": app, "staff": staff})
         return
     click.echo("Demo accounts (passwords are new each time `pds demo` runs):")
     for a in accounts:
@@ -143,6 +144,9 @@ def demo(ctx: Context, as_json: bool) -> None:
     click.echo(
         f"Demo OAuth app: client_id {app['client_id']} (public, PKCE S256), redirect {app['redirect_uri']}"
     )
+    click.echo("Demo professionals (sign in at /portal; set up an authenticator app at the first sign-in):")
+    for m in staff:
+        click.echo(f"  {m['name']:<15} {m['email']}  password {m['password']}  ({m['role']}, {m['org']})")
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -180,6 +184,7 @@ def keys_list(ctx: Context, as_json: bool) -> None:
 @keys.command("rotate", help="Add a new key-encryption key and rewrap every data key with it.")
 @pass_ctx
 def keys_rotate(ctx: Context) -> None:
+    from consent.professionals import StaffService
     from pds.db import session_scope
     from pds.vault.keys import check_keys, kek_usage, rewrap_data_keys
 
@@ -197,6 +202,7 @@ def keys_rotate(ctx: Context) -> None:
     with session_scope(runtime.sessions) as session:
         SigningKeys(session, provider=provider).rewrap()
         runtime.checkpoints(session).rewrap()
+        StaffService(session, provider=provider).rewrap_totp()
     old = [k for k in provider.kek_ids() if k != provider.active_kek_id()]
     click.echo(f"rewrapped {done} data keys; records were not touched")
     if old:
@@ -207,6 +213,7 @@ def keys_rotate(ctx: Context) -> None:
 @click.argument("kek_id")
 @pass_ctx
 def keys_retire(ctx: Context, kek_id: str) -> None:
+    from consent.professionals import StaffService
     from pds.db import session_scope
     from pds.vault.keys import retire_kek
 
@@ -214,10 +221,14 @@ def keys_retire(ctx: Context, kek_id: str) -> None:
     if not isinstance(runtime.provider, LocalKeyProvider):
         raise click.ClickException("keys in the environment are retired by removing them from PDS_KEYS_KEKS")
     with session_scope(runtime.sessions) as session:
-        if SigningKeys(session, provider=runtime.provider).kek_usage().get(kek_id) or (
-            runtime.checkpoints(session).kek_usage().get(kek_id)
+        if (
+            SigningKeys(session, provider=runtime.provider).kek_usage().get(kek_id)
+            or (runtime.checkpoints(session).kek_usage().get(kek_id))
+            or StaffService(session).totp_kek_usage().get(kek_id)
         ):
-            raise click.ClickException(f"{kek_id} still wraps signing keys: run `pds keys rotate` first")
+            raise click.ClickException(
+                f"{kek_id} still wraps signing keys or staff second factors: run `pds keys rotate` first"
+            )
         retire_kek(session, runtime.provider, kek_id)
     click.echo(f"deleted {kek_id}")
 

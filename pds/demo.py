@@ -149,3 +149,57 @@ def load_demo(vault: Vault) -> list[dict[str, Any]]:
         vault.guardians.link(ids["alice"], ids["sam"], ["education", "health"])
     deliver_samples(vault)
     return accounts
+
+
+STAFF = (  # (org kind, code, org name, staff name, email, role)
+    (
+        "gp_practice",
+        "Z99901",
+        "Riverside Surgery",
+        "Dr Asha Rahman",
+        "asha.rahman@riverside.example.org",
+        "gp",
+    ),
+    (
+        "gp_practice",
+        "Z99901",
+        "Riverside Surgery",
+        "Nia Evans",
+        "practice.admin@riverside.example.org",
+        "admin",
+    ),
+    (
+        "school",
+        "999001",
+        "Hillview Primary School",
+        "Tom Hughes",
+        "tom.hughes@hillview.example.org",
+        "teacher",
+    ),
+)
+
+
+def ensure_demo_staff(session: Any, provider: Any) -> list[dict[str, Any]]:
+    """A demo GP practice with a GP and its administrator, and a school with a teacher; each with a new
+    password. Their authenticator app is set up at their first sign-in to /portal and kept after."""
+    from sqlalchemy import select
+
+    from consent.models import StaffMember
+    from consent.professionals import StaffService
+    from pds.errors import NotFound
+
+    staff = StaffService(session, provider=provider)
+    out = []
+    for kind, code, org_name, name, email, role in STAFF:
+        try:
+            org = staff.org_by_code(code)
+        except NotFound:
+            org = staff.add_org(kind=kind, code=code, name=org_name)
+        password = generate_password()
+        member = session.scalar(select(StaffMember).where(StaffMember.email == email))
+        if member is None:
+            member = staff.add(org_id=org.id, name=name, email=email, role=role, password=password)
+        else:
+            member.password_hash = hash_password(password)
+        out.append({"name": name, "email": email, "password": password, "role": role, "org": org_name})
+    return out

@@ -163,3 +163,24 @@ def test_emergency_access_is_flagged_and_told(runtime: Runtime, practice: Practi
         entries = events.history(v.session, citizen)
         flagged = [e for e in entries if e.event == events.EMERGENCY_ACCESS]
         assert flagged and flagged[0].details["emergency"] is True
+
+
+def test_staff_second_factor_is_sealed_and_follows_key_rotation(runtime: Runtime, practice: Practice) -> None:
+    from consent.models import StaffMember as Row
+    from pds.vault.crypto import LocalKeyProvider
+
+    provider = runtime.provider
+    assert isinstance(provider, LocalKeyProvider)
+    with runtime.sessions() as s, s.begin():
+        staff = StaffService(s, provider=provider)
+        staff.set_totp_secret(s.get(Row, practice.gp), "JBSWY3DPEHPK3PXP")
+        stored = s.get(Row, practice.gp).totp_secret
+        assert stored is not None and b"JBSWY3DPEHPK3PXP" not in stored  # never in clear
+        old = provider.active_kek_id()
+    new = provider.add_kek()
+    with runtime.sessions() as s, s.begin():
+        staff = StaffService(s, provider=provider)
+        assert staff.totp_kek_usage() == {old: 1}
+        assert staff.rewrap_totp() == 1
+        assert staff.totp_kek_usage() == {new: 1}
+        assert staff.totp_secret(s.get(Row, practice.gp)) == "JBSWY3DPEHPK3PXP"
