@@ -195,6 +195,17 @@ class RequestService:
             )
         )
 
+    def of_citizen(self, citizen_id: uuid.UUID, limit: int = 200) -> list[ConsentRequest]:
+        """Every request made to this citizen, answered or not, newest first."""
+        return list(
+            self.session.scalars(
+                select(ConsentRequest)
+                .where(ConsentRequest.citizen_id == citizen_id)
+                .order_by(ConsentRequest.created_at.desc())
+                .limit(limit)
+            )
+        )
+
     def pending_for(self, citizen_id: uuid.UUID) -> list[ConsentRequest]:
         now = utcnow()
         return [
@@ -239,7 +250,7 @@ class RequestService:
         if not set(cats) <= set(req.category_list):
             raise ValidationError("you can give less than was asked, not more", field="categories")
         types = list(req.resource_type_list if resource_types is None else resource_types)
-        if req.resource_type_list and not types and "health" in cats:
+        if resource_types is not None and not types and "health" in cats:  # none left is not "all types"
             raise ValidationError(
                 "keep at least one type, or untick the health record", field="resource_types"
             )

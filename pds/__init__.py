@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         openapi,
         portal,
         records_pages,
+        requests_pages,
         security,
         staff_signin,
     )
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         records_pages.bp,
         cases_pages.bp,
         security.bp,
+        requests_pages.bp,
         staff_signin.bp,
         portal.bp,
     ):

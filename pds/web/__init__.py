@@ -118,6 +118,7 @@ def install_request_hooks(app: Flask) -> None:
 
 NAVIGATION = (  # (path, words): the signed-in citizen's pages
     ("/account/access", "Who can see my data"),
+    ("/account/requests", "Requests"),
     ("/account/access-history", "Who has seen my records"),
     ("/account/health", "Health record"),
     ("/account/my-data", "My data"),

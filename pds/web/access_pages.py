@@ -1,10 +1,13 @@
-"""The signed-in citizen's home page (what is new since the last visit) and "Who can see your data":
-every app a citizen has let in, what it sees, why and until when, and a way to stop it."""
+"""The signed-in citizen's home page (what is new since the last visit, requests waiting for an answer)
+and "Who can see your data": every app or professional a citizen has let in, what they see, why and until
+when, and a way to stop it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -18,10 +21,13 @@ from flask import (
     session,
     url_for,
 )
+from sqlalchemy.orm import Session
 
 from consent import scopes
 from consent.clients import ClientService
-from consent.models import Grant
+from consent.models import ConsentRequest, Grant
+from consent.professionals import STAFF_PREFIX, StaffService
+from consent.requests import RequestService
 from consent.services import GrantService
 from pds.db import utcnow
 from pds.errors import NotFound, ValidationError
@@ -33,6 +39,16 @@ from pds.web.forms import Form, NarrowForm
 bp = Blueprint("access_pages", __name__)
 
 CATEGORY_WORDS = {"health": "Your GP health record", "education": "School progress", "case": "Your cases"}
+# FHIR record types a professional may ask for, in plain words with the type's own name after them
+TYPE_WORDS = {
+    "Condition": "Problems and diagnoses",
+    "MedicationStatement": "Medicines you take",
+    "MedicationRequest": "Prescriptions",
+    "AllergyIntolerance": "Allergies",
+    "Observation": "Test results",
+    "Immunization": "Immunisations",
+    "Encounter": "Visits and appointments",
+}
 NO_SUCH_GRANT = "no permission of yours has this id"  # the same words whether it exists or not
 SECTIONS = {  # category: (heading, link words, where its page may be: the first the app serves is linked)
     "health": ("Health results and your GP record", "See your health record", ("/account/health",)),
@@ -60,7 +76,12 @@ def until(ends_at: dt.datetime) -> str:
     return f"{day(ends_at)}, {ends_at.strftime('%H:%M')} UTC"
 
 
-def record_range(grant: Grant) -> str | None:
+def type_words(resource_type: str) -> str:
+    """ "Test results (Observation)": what a FHIR type holds, then its name as the record shows it."""
+    return f"{TYPE_WORDS[resource_type]} ({resource_type})" if resource_type in TYPE_WORDS else resource_type
+
+
+def record_range(grant: Grant | ConsentRequest) -> str | None:
     if grant.records_from and grant.records_until:
         return f"Only records from {day(grant.records_from)} to {day(grant.records_until)}"
     if grant.records_from:
@@ -84,17 +105,64 @@ def ended(grant: Grant) -> str:
     return f"Its access ended on {day(min(grant.ends_at, grant.updated_at))}"
 
 
-def describe(grant: Grant, clients: dict[str, Any]) -> dict[str, Any]:
-    client = clients.get(grant.client_id)
+@dataclass(frozen=True)
+class Grantee:
+    """Who a grant lets in, as the citizen sees them: an app and who runs it, or a professional
+    ("Dr Asha Patel (GP), Riverside Surgery") and their organisation."""
+
+    name: str
+    operator: str = ""
+    purpose: str = ""
+    professional: bool = False
+
+
+def grantees(session: Session, client_ids: Iterable[str]) -> dict[str, Grantee]:
+    """Each grantee by its grant's client_id: "staff:<id>" for a professional, else an app's client_id."""
+    wanted = set(client_ids)
+    found = {
+        c.client_id: Grantee(c.name, c.operator, c.purpose)
+        for c in ClientService(session).all()
+        if c.client_id in wanted
+    }
+    staff_ids = [sid for sid in map(staff_id_of, wanted) if sid is not None]
+    if staff_ids:
+        service = StaffService(session)
+        names = service.names(staff_ids)
+        for sid, name in names.items():
+            org = service.org(service.get(sid).org_id)
+            found[f"{STAFF_PREFIX}{sid}"] = Grantee(name, org.name, professional=True)
+    return found
+
+
+def staff_id_of(client_id: str) -> uuid.UUID | None:
+    """The professional a "staff:<id>" grantee names, if it names one."""
+    if not client_id.startswith(STAFF_PREFIX):
+        return None
+    try:
+        return uuid.UUID(client_id[len(STAFF_PREFIX) :])
+    except ValueError:
+        return None
+
+
+def grantee_name(session: Session, client_id: str) -> str:
+    who = grantees(session, [client_id]).get(client_id)
+    return who.name if who else client_id
+
+
+def describe(grant: Grant, known: dict[str, Grantee]) -> dict[str, Any]:
+    who = known.get(grant.client_id)
     return {
         "id": str(grant.id),
-        "name": client.name if client else grant.client_id,
-        "operator": client.operator if client else "",
+        "name": who.name if who else grant.client_id,
+        "operator": who.operator if who else "",
         "covers": covers(grant),
-        "purpose": grant.purpose or (client.purpose if client else ""),
+        "types": [type_words(t) for t in grant.resource_type_list],
+        "purpose": grant.purpose or (who.purpose if who else ""),
         "since": day(grant.starts_at),
         "until": until(grant.ends_at),
         "records": record_range(grant),
+        "emergency": grant.emergency,
+        "professional": bool(who and who.professional),
         "ended": None if grant.is_live(utcnow()) else ended(grant),
     }
 
@@ -105,8 +173,8 @@ def access() -> Response | str:
     if me is None:
         return _sign_in_first()
     grants = GrantService(read_db()).for_citizen(me)
-    clients = {c.client_id: c for c in ClientService(read_db()).all()}
-    rows = [describe(g, clients) for g in grants]
+    known = grantees(read_db(), {g.client_id for g in grants})
+    rows = [describe(g, known) for g in grants]
     return render_template(
         "access.html",
         live=[r for r in rows if r["ended"] is None],
@@ -135,8 +203,7 @@ def revoke(grant_id: str) -> Response | str:
     if me is None:
         return _sign_in_first()
     grant = _own_grant(me, grant_id)
-    client = ClientService(db()).get(grant.client_id)
-    name = client.name if client else grant.client_id
+    name = grantee_name(db(), grant.client_id)
     if grant.status != "active":  # already stopped (a second click, another tab): nothing left to do
         return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
     form = Form()
@@ -158,8 +225,7 @@ def change(grant_id: str) -> Response | str:
     if me is None:
         return _sign_in_first()
     grant = _own_grant(me, grant_id)
-    client = ClientService(db()).get(grant.client_id)
-    name = client.name if client else grant.client_id
+    name = grantee_name(db(), grant.client_id)
     if not grant.is_live(utcnow()):
         return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
     form = NarrowForm()
@@ -247,9 +313,11 @@ def home() -> Response | str:
                 "link_text": link_text,
             }
         )
+    pending = RequestService(read_db(), vault=vault).pending_for(me)
     return render_template(
         "home.html",
         name=vault.citizens.get(me).name,
+        pending=len(pending),
         last_seen=last_seen,
         last_seen_words=f"{day(last_seen)}, {last_seen.strftime('%H:%M')} UTC" if last_seen else None,
         total=arrivals.total,

@@ -6,9 +6,17 @@ import datetime as dt
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    DateField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
 
 MAX_GRANT_DAYS = 366  # as consent.services allows
 
@@ -75,3 +83,26 @@ class ConsentForm(Form):
         if self.ends_on.data is not None:
             return dt.datetime.combine(self.ends_on.data + dt.timedelta(days=1), dt.time(), dt.UTC)
         return dt.datetime.now(dt.UTC) + dt.timedelta(days=int(self.duration.data or "90"))
+
+
+DECISIONS = ("approve", "change", "refuse")
+
+
+class RequestDecisionForm(Form):
+    """A citizen's answer to a professional's request. With changes, the choices are what was asked: a
+    box can only be unticked, and the end only brought forward."""
+
+    decision = RadioField(
+        "Your answer",
+        choices=[SelectChoice(d) for d in DECISIONS],
+        validate_choice=False,  # AnyOf says it once, in plain words
+        validators=[AnyOf(DECISIONS, message="Choose to approve, approve with changes, or refuse")],
+    )
+    categories = SelectMultipleField("What they may see", choices=[], validate_choice=True)
+    resource_types = SelectMultipleField("Which parts of your GP record", choices=[], validate_choice=True)
+    ends_on = DateField("End it sooner: the last day they may read", validators=[Optional()])
+
+    def validate_ends_on(self, field: DateField) -> None:
+        today = dt.datetime.now(dt.UTC).date()
+        if self.decision.data == "change" and field.data is not None and field.data < today:
+            raise ValidationError("Choose today or a later day")

@@ -9,9 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from consent import events, scopes
-from consent.clients import ClientService
 from pds.errors import NotFound, ValidationError
 from pds.web import ledger, read_db, signed_in_citizen
+from pds.web.access_pages import grantees, type_words
 
 bp = Blueprint("history", __name__, url_prefix="/account")
 PAGE_SIZE = 50
@@ -35,8 +35,8 @@ def _who(actor: str, names: dict[str, str]) -> str:
         return f"Your {ident} records service" if ident else "A records service"
     if kind == "guardian":
         return "Your parent or carer"
-    if kind == "staff":
-        return f"Staff member {ident}"
+    if kind == "staff":  # named when pds knows them: "Dr Asha Patel (GP), Riverside Surgery"
+        return names.get(actor, f"Staff member {ident}")
     if actor == "oauth:id_token":
         return "An app you signed in to"
     return "pds"
@@ -48,8 +48,14 @@ def describe(item: events.HistoryItem, names: dict[str, str]) -> dict[str, Any]:
     who = _who(str(d.get("actor", "")), names)
     grant = d.get("after", d)
     app = names.get(str(grant.get("client_id", "")), str(grant.get("client_id", "an app")))
+    seen = _categories(grant.get("categories"))
+    if grant.get("resource_types"):
+        seen += f" (only {', '.join(type_words(str(t)) for t in grant['resource_types'])})"
+    allowed = f"You allowed {app} to see {seen}"
+    if item.event == events.GRANT_CREATED and grant.get("emergency"):
+        allowed = f"{app} was given emergency access to {seen}, without your consent, for at most one hour"
     what = {
-        events.GRANT_CREATED: f"You allowed {app} to see {_categories(grant.get('categories'))}",
+        events.GRANT_CREATED: allowed,
         events.GRANT_NARROWED: f"You narrowed what {app} may see to {_categories(grant.get('categories'))}",
         events.GRANT_REVOKED: f"{app} may no longer see your records (revoked)",
         events.GRANT_EXPIRED: f"{app}'s access ended",
@@ -90,16 +96,21 @@ def access_history() -> Response | str:
         raise ValidationError("must be a whole number", field="before")
     before = int(before_text) if before_text is not None else -1
     items = events.history(read_db(), citizen_id, after=before, limit=PAGE_SIZE, newest_first=True)
-    clients = {
-        str(
-            i.details.get("after", i.details).get("client_id") or i.details.get("actor", "").partition(":")[2]
-        )
-        for i in items
-    }
-    names = {c.client_id: c.name for c in ClientService(read_db()).all() if c.client_id in clients}
+    names = _names(items)
     rows = [describe(i, names) for i in items]
     older = items[-1].seq if len(items) == PAGE_SIZE and items[-1].seq > 0 else None
     return render_template("history.html", rows=rows, older=older, ledger_scope=scopes.LEDGER_SCOPE)
+
+
+def _names(items: list[events.HistoryItem]) -> dict[str, str]:
+    """The names of the apps and professionals these entries mention: apps by client_id, professionals
+    by "staff:<id>" (as both their grants and their actions name them)."""
+    mentioned: set[str] = set()
+    for i in items:
+        mentioned.add(str(i.details.get("after", i.details).get("client_id") or ""))
+        kind, _, ident = str(i.details.get("actor", "")).partition(":")
+        mentioned.add(f"{kind}:{ident}" if kind == "staff" else ident)
+    return {client_id: who.name for client_id, who in grantees(read_db(), mentioned - {""}).items()}
 
 
 @bp.get("/access-history/<index>/receipt")

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from consent.requests import FHIR_TYPES
 from consent.scopes import SUPPORTED_SCOPES
 from pds.errors import PROBLEM_JSON
 from pds.vault.models import CATEGORIES
@@ -705,6 +706,42 @@ def site_paths() -> dict[str, Schema]:
                 "children; each look is logged in the child's ledger",
                 {"200": page, "303": reply("Sign in first", header="Location")},
             )
+        },
+        "/account/requests": {
+            "get": op(
+                "Requests from professionals: those waiting for an answer, then those answered or ended",
+                {"200": page, "303": reply("Sign in first", header="Location")},
+            )
+        },
+        "/account/requests/{request_id}": {
+            "get": op(
+                "One request: who asks, for what, why, for how long; the answer form",
+                {
+                    "200": page,
+                    "303": reply("Sign in first; or already answered: back to the list", header="Location"),
+                    "404": problem("No request to you has this id (or it is not an id)"),
+                },
+                parameters=[{"name": "request_id", "in": "path", "required": True, "schema": STRING}],
+            ),
+            "post": op(
+                "Answer: approve, approve with less (fewer categories or types, an earlier end), or refuse",
+                {
+                    "303": reply("Back to the list, with a banner", header="Location"),
+                    "400": reply(
+                        "No choice, more than was asked, or no CSRF token: nothing decided", STRING, HTML
+                    ),
+                    "404": problem("No request to you has this id (or it is not an id)"),
+                },
+                parameters=[{"name": "request_id", "in": "path", "required": True, "schema": STRING}],
+                requestBody=form(
+                    "csrf_token decision",
+                    **each(STRING, "csrf_token"),
+                    decision={"enum": ["approve", "change", "refuse"]},
+                    categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
+                    resource_types={"type": "array", "items": {"enum": list(FHIR_TYPES)}},
+                    ends_on={"type": "string", "format": "date"},
+                ),
+            ),
         },
     }
 
