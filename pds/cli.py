@@ -812,10 +812,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register_groups() -> None:
-    from pds.cli_staff import orgs, staff
+    from pds.cli_staff import orgs, requests_group, staff
 
     cli.add_command(orgs)
     cli.add_command(staff)
+    cli.add_command(requests_group)
 
 
 _register_groups()

@@ -1,4 +1,4 @@
-"""`pds orgs` and `pds staff`: the operator creates organisations and their professionals."""
+"""`pds orgs`, `pds staff` and `pds requests`: organisations, their professionals, and their requests."""
 
 from __future__ import annotations
 
@@ -121,3 +121,27 @@ def staff_revoke(ctx: Context, email: str) -> None:
             raise click.ClickException(f"no member of staff with email {email}")
         StaffService(session).revoke(member.id)
     click.echo(f"revoked {email}: their sessions and tokens stop now")
+
+
+@click.group("requests", help="Professionals' requests for consent: expiry, and callbacks to their systems.")
+def requests_group() -> None:
+    pass
+
+
+@requests_group.command("callbacks", help="Post the signed callbacks that are due now (one round).")
+@pass_ctx
+def requests_callbacks(ctx: Context) -> None:
+    from pds.callbacks import send_due_callbacks
+
+    sent, failed = send_due_callbacks(ctx.runtime())
+    click.echo(f"sent {sent}, failed {failed}")
+    if failed:
+        raise click.ClickException(f"{failed} callbacks could not be delivered; they will be tried again")
+
+
+@requests_group.command("expire", help="Mark requests left unanswered past their time as expired (cron).")
+@pass_ctx
+def requests_expire(ctx: Context) -> None:
+    from pds.callbacks import expire_requests
+
+    click.echo(f"expired {expire_requests(ctx.runtime())} requests")
