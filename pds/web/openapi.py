@@ -9,12 +9,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from consent.requests import FHIR_TYPES
-from consent.scopes import SUPPORTED_SCOPES
+from consent.requests import FHIR_TYPES, MAX_PURPOSE, STATUS_WORDS
+from consent.scopes import STAFF_SCOPE, SUPPORTED_SCOPES
+from consent.services import MAX_GRANT_DAYS
 from pds.errors import PROBLEM_JSON
 from pds.vault.models import CATEGORIES
 from pds.vault.records import KIND, MAX_VERSION
 from pds.web import runtime
+from pds.web.api_requests import MAX_ASK_BYTES, MAX_LIST
 
 bp = Blueprint("openapi", __name__)
 
@@ -230,9 +232,106 @@ def ledger_schemas() -> dict[str, Schema]:
     }
 
 
+def consent_request_schemas() -> dict[str, Schema]:
+    day = {"type": ["string", "null"], "format": "date"}
+    categories = {"type": "array", "items": {"enum": list(CATEGORIES)}, "minItems": 1, "maxItems": MAX_LIST}
+    types = {"type": "array", "items": {"enum": list(FHIR_TYPES)}, "maxItems": MAX_LIST}
+    types["description"] = "FHIR types that narrow the health record; empty: every type"
+    days = {"type": "integer", "minimum": 1, "maximum": MAX_GRANT_DAYS}
+    status = {"enum": list(STATUS_WORDS)}
+    callback = {
+        "type": ["string", "null"],
+        "format": "uri",
+        "description": "https (http only to this machine): POSTed a signed ConsentRequestCallback JWT "
+        "when the patient decides or the request expires",
+    }
+    ask = obj(
+        "nhs_number purpose categories days",
+        extra=False,
+        nhs_number={**STRING, "description": "10 digits (spaces allowed); known here or not, same answer"},
+        purpose={"type": "string", "minLength": 1, "maxLength": MAX_PURPOSE},
+        categories=categories,
+        resource_types=types,
+        days=days,
+        **each(
+            {**day, "description": "the records' dates the patient is asked to open"},
+            "records_from records_until",
+        ),
+        callback_url=callback,
+    )
+    ask["description"] = f"at most {MAX_ASK_BYTES} bytes of JSON; an unknown member is refused (422)"
+    granted = obj(
+        "categories resource_types ends_at records_from records_until",
+        extra=False,
+        categories=categories,
+        resource_types=types,
+        ends_at=WHEN,
+        **each(day, "records_from records_until"),
+    )
+    asked = obj(
+        "id status purpose categories resource_types days records_from records_until callback_url created_at "
+        "expires_at decided_at patient grant",
+        extra=False,
+        id=UUID,
+        status=status,
+        purpose=STRING,
+        categories=categories,
+        resource_types=types,
+        days=days,
+        **each(day, "records_from records_until"),
+        callback_url=callback,
+        **each(WHEN, "created_at expires_at"),
+        decided_at={"type": ["string", "null"], "format": "date-time"},
+        patient=obj(
+            "nhs_number_ends", extra=False, nhs_number_ends={"type": "string", "pattern": "^[0-9]{3}$"}
+        ),
+        grant={"anyOf": [ref("GrantedAccess"), {"type": "null"}], "description": "once approved"},
+    )
+    record = obj(
+        "id category kind occurred_at payload",
+        extra=False,
+        id=UUID,
+        category={"enum": list(CATEGORIES)},
+        kind={"type": "string", "pattern": KIND.pattern, "examples": ["fhir:AllergyIntolerance"]},
+        occurred_at=WHEN,
+        payload={"type": "object", "description": "the record as its source sent it (a FHIR resource)"},
+    )
+    records = obj(
+        "request_id grant total records",
+        extra=False,
+        request_id=UUID,
+        grant=ref("GrantedAccess"),
+        total={"type": "integer", "minimum": 0},
+        records={"type": "array", "items": record},
+    )
+    told = obj(
+        "iss aud iat exp jti request_id status",
+        **each(URI, "iss aud"),
+        **each(INTEGER, "iat exp"),
+        jti=STRING,
+        request_id=UUID,
+        status=status,
+        grant=obj(
+            "categories resource_types ends_at", categories=categories, resource_types=types, ends_at=WHEN
+        ),
+    )
+    told["description"] = (
+        "the claims of the callback JWT: ES256, kid in the header (a key of /oauth/jwks), typ "
+        "consent-request+jwt, aud the callback_url; grant only when approved"
+    )
+    return {
+        "ConsentRequestAsk": ask,
+        "ConsentRequest": asked,
+        "GrantedAccess": granted,
+        "GrantedRecords": records,
+        "ConsentRequestCallback": told,
+    }
+
+
 def components() -> Schema:
     challenge = "Bearer (Basic at the OAuth endpoints) challenge with error and error_description"
     schemas = problem_schemas() | record_schemas() | identity_schemas() | oauth_schemas() | ledger_schemas()
+    schemas |= consent_request_schemas()
     return {
         "schemas": schemas | metadata_schemas(),
         "securitySchemes": {
@@ -311,6 +410,59 @@ def my_ledger_paths() -> dict[str, Schema]:
         "/api/v1/ledger/{index}/receipt": {
             "get": resource_op("A consent receipt for a grant event", jwt, "404", parameters=[index])
         },
+    }
+
+
+def consent_request_paths() -> dict[str, Schema]:
+    """For professionals' systems: a token a professional signed in for, with scope consent.requests."""
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": STRING}
+    guarded = {
+        "401": ref("InvalidToken", "responses"),
+        "403": problem(
+            "Not a professional's token, or without the consent.requests scope (both with a "
+            "WWW-Authenticate challenge); or refused: the grant is not live, not yet given, or a colleague's"
+        ),
+    }
+    missing = {"404": problem("No request of your organisation has this id")}
+    jwt = {"type": "string", "description": "a JWS compact serialisation; its claims: ConsentRequestCallback"}
+    told = {
+        "{$request.body#/callback_url}": {
+            "post": {
+                "summary": "The patient decided, or the request expired (signed; retried with backoff)",
+                "requestBody": {"required": True, "content": body(jwt, "application/jwt")},
+                "responses": {"200": {"description": "Any 2xx: delivered; anything else is tried again"}},
+            }
+        }
+    }
+    ask = op(
+        f"Ask a patient for consent, by NHS number (needs {STAFF_SCOPE})",
+        {"201": reply("Sent: the request, pending", ref("ConsentRequest"), header="Location")}
+        | guarded
+        | {
+            "413": problem(f"A body larger than {MAX_ASK_BYTES} bytes"),
+            "415": problem("Not application/json"),
+            "422": problem("Malformed JSON, a wrong type, an unknown or missing member: `field` names it"),
+        },
+        requestBody={"required": True, "content": body(ref("ConsentRequestAsk"))},
+        callbacks={"decided": told},
+        security=[{"bearer": []}],
+    )
+    one = op(
+        "The request, its status now and, once approved, what was granted",
+        {"200": reply("The request", ref("ConsentRequest"))} | guarded | missing,
+        parameters=[request_id],
+        security=[{"bearer": []}],
+    )
+    read = op(
+        "The records the patient granted, read now (each read in the patient's ledger)",
+        {"200": reply("The granted records", ref("GrantedRecords"))} | guarded | missing,
+        parameters=[request_id],
+        security=[{"bearer": []}],
+    )
+    return {
+        "/api/v1/consent-requests": {"post": ask},
+        "/api/v1/consent-requests/{request_id}": {"get": one},
+        "/api/v1/consent-requests/{request_id}/records": {"get": read},
     }
 
 
@@ -748,7 +900,7 @@ def site_paths() -> dict[str, Schema]:
 
 def document(server_url: str, *, page_size: int = 100, max_page_size: int = 1000) -> dict[str, Any]:
     paths = site_paths() | authorize_paths() | token_paths() | register_path() | discovery_paths()
-    paths |= ledger_paths() | my_ledger_paths() | connector_paths()
+    paths |= ledger_paths() | my_ledger_paths() | connector_paths() | consent_request_paths()
     return {
         "openapi": "3.1.0",
         "info": {
