@@ -75,6 +75,7 @@ class PdsServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from consent.ledger.checkpointer import Checkpointer
         from pds import create_app
+        from pds.callbacks import CallbackSender
         from pds.notify import Sender
 
         app = create_app(self.settings)
@@ -85,6 +86,7 @@ class PdsServer(BaseApplication):  # type: ignore[misc]
         ).start()
         if self.settings.smtp.host:
             Sender(rt, interval_s=self.settings.smtp.interval).start()
+        CallbackSender(rt).start()  # signed callbacks to GP systems, and expiring unanswered requests
         return app
 
 
