@@ -898,9 +898,160 @@ def site_paths() -> dict[str, Schema]:
     }
 
 
+def portal_paths() -> dict[str, Schema]:
+    """The professionals' sign-in (pds's OpenID provider) and portal pages: HTML, each behind sign-in."""
+    page = reply("The page", STRING, HTML)
+    bad = reply("Not accepted: the page again, with what to fix", STRING, HTML)
+    signin = reply("Sign in first (through the provider), or on to the next step", header="Location")
+    refused = problem(
+        "Refused: not your organisation's, not your role, or the patient's permission has ended"
+    )
+    missing = problem("Not your organisation's (or not an id)")
+
+    def path_param(name: str) -> list[Schema]:
+        return [{"name": name, "in": "path", "required": True, "schema": STRING}]
+
+    def step(summary: str, fields: str) -> Schema:
+        return {
+            "get": op(summary, {"200": page, "303": signin}),
+            "post": op(
+                summary,
+                {"303": signin, "400": bad, "429": reply("Too many attempts: wait", STRING, HTML)},
+                requestBody=form("csrf_token " + fields, **each(STRING, "csrf_token " + fields)),
+            ),
+        }
+
+    return {
+        "/staff/signin": step(
+            "Professionals sign in to the OpenID provider: work email and password", "email password"
+        ),
+        "/staff/signin/code": step("The second step: the authenticator app's code", "code"),
+        "/staff/signin/enrol": step(
+            "First sign-in: set up an authenticator app (QR code), then its code", "code"
+        ),
+        "/portal": {
+            "get": op(
+                "Your organisation's requests for consent and their status", {"200": page, "303": signin}
+            )
+        },
+        "/portal/login": {"get": op("Start signing in: an authorization request with PKCE", {"303": signin})},
+        "/portal/callback": {
+            "get": op(
+                "The provider's answer: the code is exchanged and the id_token checked",
+                {"303": signin, "400": problem("Not a sign-in started here, or it did not verify")},
+            )
+        },
+        "/portal/signout": {
+            "post": op(
+                "Sign out of the portal", {"303": signin}, requestBody=form("csrf_token", csrf_token=STRING)
+            )
+        },
+        "/portal/signed-out": {"get": op("Signed out", {"200": page})},
+        "/account/live": {
+            "get": op(
+                "Server-Sent Events for the signed-in citizen: a new record or case update, as it arrives",
+                {
+                    "200": reply(
+                        "An event stream (heartbeats; resumes from Last-Event-ID)",
+                        STRING,
+                        "text/event-stream",
+                    ),
+                    "401": problem("Not signed in"),
+                    "503": problem(
+                        "Too many live pages open in this process: the page works without them", "Retry-After"
+                    ),
+                },
+            )
+        },
+        "/portal/requests/new": {
+            "get": op("Ask a patient for consent", {"200": page, "303": signin, "403": refused}),
+            "post": op(
+                "Send the request (the answer never says whether the NHS number is known)",
+                {"303": reply("Request sent: its page", header="Location"), "400": bad, "403": refused},
+                requestBody=form(
+                    "csrf_token nhs_number purpose categories days",
+                    **each(STRING, "csrf_token nhs_number purpose days records_from records_until"),
+                    categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
+                    resource_types={"type": "array", "items": STRING},
+                ),
+            ),
+        },
+        "/portal/requests/{request_id}": {
+            "get": op(
+                "One request and its status, kept up to date",
+                {"200": page, "303": signin, "404": missing},
+                parameters=path_param("request_id"),
+            )
+        },
+        "/portal/requests/{request_id}/status": {
+            "get": op(
+                "The request's status now (the request page follows it)",
+                {
+                    "200": reply("status, words, colour, readable", obj("status words colour readable")),
+                    "303": signin,
+                    "404": missing,
+                },
+                parameters=path_param("request_id"),
+            )
+        },
+        "/portal/requests/{request_id}/records": {
+            "get": op(
+                "The records the patient granted (each view in their ledger)",
+                {"200": page, "303": signin, "403": refused, "404": missing},
+                parameters=path_param("request_id"),
+            )
+        },
+        "/portal/emergency": {
+            "get": op(
+                "Emergency access (clinicians, where enabled)",
+                {"200": page, "303": signin, "403": refused, "404": problem("Not enabled")},
+            ),
+            "post": op(
+                "Open a health summary for an hour, with a reason (flagged, and the patient told)",
+                {
+                    "303": reply("On to the summary", header="Location"),
+                    "400": bad,
+                    "403": refused,
+                    "404": problem("Not enabled"),
+                },
+                requestBody=form(
+                    "csrf_token nhs_number reason", **each(STRING, "csrf_token nhs_number reason")
+                ),
+            ),
+        },
+        "/portal/emergency/{grant_id}": {
+            "get": op(
+                "The health summary under emergency access",
+                {"200": page, "303": signin, "403": refused},
+                parameters=path_param("grant_id"),
+            )
+        },
+        "/portal/admin": {
+            "get": op(
+                "The organisation's staff and every emergency access (administrators)",
+                {"200": page, "303": signin, "403": refused},
+            ),
+            "post": op(
+                "Add a member of staff (a password shown once)",
+                {"200": page, "400": bad, "403": refused},
+                requestBody=form("csrf_token name email role", **each(STRING, "csrf_token name email role")),
+            ),
+        },
+        "/portal/admin/staff/{staff_id}/revoke": {
+            "post": op(
+                "End a member of staff's access at once",
+                {"303": reply("Back to the staff list", header="Location"), "403": refused, "404": missing},
+                parameters=path_param("staff_id"),
+                requestBody=form("csrf_token", csrf_token=STRING),
+            )
+        },
+    }
+
+
 def document(server_url: str, *, page_size: int = 100, max_page_size: int = 1000) -> dict[str, Any]:
     paths = site_paths() | authorize_paths() | token_paths() | register_path() | discovery_paths()
     paths |= ledger_paths() | my_ledger_paths() | connector_paths() | consent_request_paths()
+    paths |= portal_paths()
     return {
         "openapi": "3.1.0",
         "info": {
