@@ -958,7 +958,7 @@ def portal_paths() -> dict[str, Schema]:
                     ),
                     "401": problem("Not signed in"),
                     "503": problem(
-                        "Too many live pages open in this process: the page works without them", "Retry-After"
+                        "Too many live pages open in this process (Retry-After): the page works without them"
                     ),
                 },
             )
