@@ -74,9 +74,7 @@ class StaffService:
             )
         if not ORG_CODE.match(code):
             raise ValidationError("must be letters, digits and '-', at most 32", field="code")
-        name = name.strip()
-        if not 0 < len(name) <= 200:
-            raise ValidationError("must be 1 to 200 characters", field="name")
+        name = _plain(name, "name")
         if self.session.scalar(
             select(Organisation).where(Organisation.kind == kind, Organisation.code == code)
         ):
@@ -110,10 +108,8 @@ class StaffService:
             raise ValidationError(
                 f"a {ROLE_WORDS[role].lower()} cannot belong to a {ORG_WORDS[org.kind].lower()}", field="role"
             )
-        name = name.strip()
-        if not 0 < len(name) <= 200:
-            raise ValidationError("must be 1 to 200 characters", field="name")
-        address = normalise("email", email, field="email")
+        name = _plain(name, "name")
+        address = normalise("email", _plain(email, "email"), field="email")
         if len(password) < MIN_PASSWORD:
             raise ValidationError(f"must be at least {MIN_PASSWORD} characters", field="password")
         member = StaffMember(
@@ -229,6 +225,16 @@ class StaffService:
             .where(StaffMember.id.in_(list(set(staff_ids))))
         ).all()
         return {sid: f"{name} ({ROLE_WORDS[role]}), {org}" for sid, name, role, org in rows}
+
+
+def _plain(value: str, field: str) -> str:
+    """A name or address: 1 to 200 characters, none of them control characters (PostgreSQL refuses NUL)."""
+    text = (value or "").strip()
+    if not 0 < len(text) <= 200:
+        raise ValidationError("must be 1 to 200 characters", field=field)
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        raise ValidationError("must not hold control characters", field=field)
+    return text
 
 
 def _context(staff_id: uuid.UUID) -> bytes:

@@ -89,9 +89,7 @@ def check_ask(
     callback_url: str | None = None,
 ) -> Asked:
     """The request as asked, or a ValidationError naming the field that is wrong."""
-    purpose = (purpose or "").strip()
-    if not 0 < len(purpose) <= MAX_PURPOSE:
-        raise ValidationError(f"say why you ask, in at most {MAX_PURPOSE} characters", field="purpose")
+    purpose = _text(purpose, "purpose", f"say why you ask, in at most {MAX_PURPOSE} characters")
     allowed = ROLE_CATEGORIES[member.role]
     cats = list(dict.fromkeys(categories))
     if not cats:
@@ -113,12 +111,32 @@ def check_ask(
     if records_from and records_until and records_from > records_until:
         raise ValidationError("must not be after records_until", field="records_from")
     if callback_url is not None:
-        parts = urlsplit(callback_url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or len(callback_url) > 2000:
+        try:
+            parts = urlsplit(callback_url)
+            host = parts.hostname
+        except ValueError:  # an unclosed [ipv6, a bad port: not a URL
+            raise ValidationError("must be an https URL", field="callback_url") from None
+        if (
+            parts.scheme not in ("https", "http")
+            or not host
+            or len(callback_url) > 2000
+            or any(c.isspace() or ord(c) < 0x20 for c in callback_url)
+        ):
             raise ValidationError("must be an https URL", field="callback_url")
         if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValidationError("must be an https URL (http only to this machine)", field="callback_url")
     return Asked(purpose, cats, types, days, records_from, records_until, callback_url)
+
+
+def _text(value: str | None, field: str, problem: str) -> str:
+    """Words a person will read: 1 to MAX_PURPOSE characters, no control characters (PostgreSQL refuses
+    NUL, and nobody means one)."""
+    text = (value or "").strip()
+    if not 0 < len(text) <= MAX_PURPOSE:
+        raise ValidationError(problem, field=field)
+    if any(ord(c) < 0x20 and c not in "\n\r\t" for c in text):
+        raise ValidationError("must not hold control characters", field=field)
+    return text
 
 
 class RequestService:
@@ -377,11 +395,10 @@ class ProfessionalReads:
         """Break-glass: the health summary for an hour, without consent, with a reason; told at once."""
         if member.role not in CLINICIANS:
             raise AccessRefused("only a GP or practice nurse may use emergency access")
-        reason = (reason or "").strip()
-        if not MIN_REASON <= len(reason) <= MAX_PURPOSE:
-            raise ValidationError(
-                f"give the clinical reason, {MIN_REASON} to {MAX_PURPOSE} characters", field="reason"
-            )
+        problem = f"give the clinical reason, {MIN_REASON} to {MAX_PURPOSE} characters"
+        reason = _text(reason, "reason", problem)
+        if len(reason) < MIN_REASON:
+            raise ValidationError(problem, field="reason")
         digits = normalise("nhs_number", nhs_number, field="nhs_number")
         citizen_id = self.vault.citizens.find("nhs_number", digits)
         if citizen_id is None:

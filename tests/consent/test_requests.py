@@ -184,3 +184,33 @@ def test_staff_second_factor_is_sealed_and_follows_key_rotation(runtime: Runtime
         assert staff.rewrap_totp() == 1
         assert staff.totp_kek_usage() == {new: 1}
         assert staff.totp_secret(s.get(Row, practice.gp)) == "JBSWY3DPEHPK3PXP"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("purpose", "review\x00"),
+        ("purpose", " "),
+        ("callback_url", "http://[::1"),
+        ("callback_url", "https://exa mple.org/cb"),
+        ("callback_url", "http://example.org/cb"),
+        ("callback_url", "ftp://example.org/cb"),
+    ],
+)
+def test_bad_asks_name_their_field(runtime: Runtime, practice: Practice, field: str, value: str) -> None:
+    with runtime.vault() as v:
+        gp = v.session.get(StaffMember, practice.gp)
+        with pytest.raises(ValidationError) as bad:
+            _ask(gp, **{field: value})
+        assert bad.value.field == field
+
+
+def test_staff_names_and_addresses_refuse_control_characters(runtime: Runtime, practice: Practice) -> None:
+    with runtime.vault() as v:
+        staff = StaffService(v.session)
+        org_id = v.session.get(StaffMember, practice.gp).org_id
+        for field, kw in (("name", {"name": "Dr\x00X"}), ("email", {"email": "a\x00b@x.example"})):
+            args = {"name": "Dr X", "email": "x@x.example", **kw}
+            with pytest.raises(ValidationError) as bad:
+                staff.add(org_id=org_id, role="gp", password="correct horse battery", **args)
+            assert bad.value.field == field
