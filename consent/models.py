@@ -324,7 +324,9 @@ class ConsentRequest(SQLModel, table=True):
     records_from: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     records_until: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     callback_url: str | None = Field(default=None, sa_type=Text)  # told (signed) when the citizen decides
-    callback_due_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    callback_due_at: dt.datetime | None = Field(  # indexed: each server's sender asks every few seconds
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
     callback_attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
     callback_error: str = Field(default="", sa_column=Column(Text(), nullable=False, server_default=""))
     status: str = Field(default="pending", sa_type=String(24))

@@ -105,6 +105,9 @@ def upgrade() -> None:
     with op.batch_alter_table("consent_request", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_consent_request_citizen_id"), ["citizen_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_consent_request_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_consent_request_callback_due_at"), ["callback_due_at"], unique=False
+        )
 
     with op.batch_alter_table("consent_grant", schema=None) as batch_op:
         batch_op.add_column(sa.Column("staff_id", sa.Uuid(), nullable=True))
@@ -162,6 +165,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("consent_request", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_request_org_id"))
+        batch_op.drop_index(batch_op.f("ix_consent_request_callback_due_at"))
         batch_op.drop_index(batch_op.f("ix_consent_request_citizen_id"))
 
     op.drop_table("consent_request")
