@@ -11,11 +11,14 @@ from consent.ledger.models import (
 )
 from consent.models import (
     AuthorizationCode,
+    ConsentRequest,
     Grant,
     InitialAccessToken,
     OAuthClient,
     OAuthToken,
+    Organisation,
     SigningKey,
+    StaffMember,
 )
 from pds.vault.models import (
     Citizen,
@@ -25,6 +28,7 @@ from pds.vault.models import (
     KeyCheck,
     Notification,
     Record,
+    SignInFailure,
     Source,
 )
 
@@ -32,6 +36,7 @@ __all__ = [
     "AuthorizationCode",
     "Citizen",
     "ConnectorState",
+    "ConsentRequest",
     "DataKeyRow",
     "Grant",
     "GuardianLink",
@@ -47,7 +52,10 @@ __all__ = [
     "Notification",
     "OAuthClient",
     "OAuthToken",
+    "Organisation",
     "Record",
+    "SignInFailure",
     "SigningKey",
     "Source",
+    "StaffMember",
 ]

@@ -183,6 +183,13 @@ class CitizenService:
         citizen = self.session.get(Citizen, citizen_id)
         return None if citizen is None or citizen.status != "active" else citizen.session_epoch
 
+    def last_seen(self, citizen_id: uuid.UUID) -> dt.datetime | None:
+        """When the citizen last opened their home page (None: never)."""
+        return self.live(citizen_id).last_seen_at
+
+    def seen_now(self, citizen_id: uuid.UUID, now: dt.datetime) -> None:
+        self.live(citizen_id).last_seen_at = now
+
     def end_all_sessions(self, citizen_id: uuid.UUID) -> int:
         """Sign out everywhere: every browser session from before now stops being signed in."""
         citizen = self.live(citizen_id)

@@ -49,6 +49,8 @@ class Citizen(SQLModel, table=True):
     totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     # raised by "sign out everywhere": a browser session from before it is no longer signed in
     session_epoch: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
+    # when they last opened their home page: "what is new since your last visit", on any device
+    last_seen_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
     erased_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
@@ -162,3 +164,14 @@ class Notification(SQLModel, table=True):
     sent_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     attempts: int = Field(default=0)
     last_error: str = Field(default="", sa_type=String(500))
+
+
+class SignInFailure(SQLModel, table=True):
+    """Failed sign-ins to one account, so every server process imposes the same growing wait. The
+    account is named only by a keyed hash."""
+
+    __tablename__ = "signin_failure"
+
+    key: bytes = Field(primary_key=True, sa_type=LargeBinary)  # HMAC-SHA-256 of the lower-cased account
+    count: int = Field(sa_column=Column(Integer(), nullable=False))
+    last_at: dt.datetime = Field(sa_column=_when())

@@ -18,7 +18,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from sqlalchemy.orm import Session
@@ -29,11 +28,11 @@ from consent.models import ConsentRequest, Grant
 from consent.professionals import STAFF_PREFIX, StaffService
 from consent.requests import RequestService
 from consent.services import GrantService
-from pds.db import utcnow
+from pds.db import run_transaction, utcnow
 from pds.errors import NotFound, ValidationError
 from pds.vault.arrivals import arrived_since
 from pds.vault.records import StoredRecord
-from pds.web import NAVIGATION, db, read_db, read_vault, signed_in_citizen
+from pds.web import NAVIGATION, db, read_db, read_vault, runtime, signed_in_citizen
 from pds.web.forms import Form, NarrowForm
 
 bp = Blueprint("access_pages", __name__)
@@ -296,8 +295,9 @@ def home() -> Response | str:
     me = signed_in_citizen()
     if me is None:
         return redirect(url_for("account.signin"), code=303)  # type: ignore[return-value]
-    last_seen = _last_seen()
-    session["last_seen"] = utcnow().isoformat()
+    last_seen = read_vault().citizens.last_seen(me)
+    now = utcnow()
+    run_transaction(runtime().sessions, lambda s: runtime().open_vault(s).citizens.seen_now(me, now))
     vault = read_vault()
     arrivals = arrived_since(read_db(), me, last_seen)
     sections = []
@@ -324,11 +324,3 @@ def home() -> Response | str:
         sections=sections,
         pages=[{"href": href, "text": text} for href, text in NAVIGATION if href != "/"],
     )
-
-
-def _last_seen() -> dt.datetime | None:
-    try:
-        when = dt.datetime.fromisoformat(str(session.get("last_seen")))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None

@@ -9,11 +9,11 @@ import time
 import uuid
 
 import pyotp
-from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
 from pds.accounts import verify_password
 from pds.errors import PdsError, ValidationError
-from pds.web import vault
+from pds.web import runtime, vault
 from pds.web.forms import CodeForm, Form, SignInForm
 from pds.web.throttle import SignInThrottle
 
@@ -30,8 +30,26 @@ def safe_next(target: str | None) -> str:
 
 
 def throttle() -> SignInThrottle:
-    """This app's count of failed sign-ins per email address."""
-    return current_app.extensions.setdefault("pds.signin_throttle", SignInThrottle())  # type: ignore[no-any-return]
+    """Failed sign-ins per account, shared by every server process through the database."""
+    found = current_app.extensions.get("pds.signin_throttle")
+    if found is None:
+        rt = runtime()
+        found = current_app.extensions["pds.signin_throttle"] = SignInThrottle(
+            rt.sessions,
+            rt.read_sessions,
+            rt.provider.blind_index_key(),
+            before_write=_release_request_session,
+        )
+    return found  # type: ignore[no-any-return]
+
+
+def _release_request_session() -> None:
+    """End the sign-in's transaction before the throttle writes its own (committed even when the sign-in
+    fails), which would otherwise wait for this request's write lock on SQLite. Committed, not rolled
+    back: a code's time step, marked used just before, must stay used."""
+    session_ = g.get("db")
+    if session_ is not None:
+        session_.commit()
 
 
 def too_many(seconds: int) -> str:

@@ -1,29 +1,30 @@
-"""Slows password guessing: after repeated failed sign-ins to one email address, a growing wait.
+"""Slows password guessing: after repeated failed sign-ins to one account, a growing wait.
 
-In memory, per process: enough to make guessing one account's password slow (one try in 30 seconds at
-worst), without a table. A restart forgets the counts, which only ever helps the citizen.
+The counts live in the database (`signin_failure`), so every server process, and every server behind a
+load balancer, sees the same wait. The account is named there only by a keyed hash (HMAC-SHA-256 under
+the blind-index key), never by its address. Each change is committed in its own short transaction: the
+sign-in's own request is rolled back when it fails, and the failure must still count.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import math
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pds.db import run_transaction, utcnow
+from pds.vault.models import SignInFailure
 
 FREE_FAILURES = 1  # the first mistake costs nothing: typos happen
 FIRST_WAIT_S = 1.0  # then 1 s, 2 s, 4 s, ... doubling with each further failure
 MAX_WAIT_S = 30.0
-FORGET_AFTER_S = 15 * 60  # failures this long after the last one no longer count
-MAX_TRACKED = 10_000  # addresses remembered at once: the oldest are dropped first
-
-
-@dataclass
-class _Failures:
-    count: int
-    last: float
+FORGET_AFTER = dt.timedelta(minutes=15)  # failures this long after the last one no longer count
+DOMAIN = b"pds/signin-throttle/v1:"
 
 
 def wait_after(failures: int) -> float:
@@ -34,43 +35,64 @@ def wait_after(failures: int) -> float:
 
 
 class SignInThrottle:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        read_sessions: sessionmaker[Session],
+        key: bytes,
+        *,
+        before_write: Callable[[], None] = lambda: None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._sessions, self._read_sessions = sessions, read_sessions
+        self._key = key
+        self._before_write = before_write  # on SQLite: let go of the request's own write lock first
         self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: OrderedDict[str, _Failures] = OrderedDict()
 
-    @staticmethod
-    def key(email: str) -> str:
-        return email.strip().lower()
+    def _id(self, account: str) -> bytes:
+        return hmac.new(self._key, DOMAIN + account.strip().lower().encode(), hashlib.sha256).digest()
 
-    def wait(self, email: str) -> int:
-        """Whole seconds (rounded up) before this address may try again; 0 if it may now."""
-        with self._lock:
-            seen = self._current(self.key(email))
-            if seen is None:
+    def wait(self, account: str) -> int:
+        """Whole seconds (rounded up) before this account may try again; 0 if it may now."""
+        with self._read_sessions() as s:
+            row = s.get(SignInFailure, self._id(account))
+            if row is None or self._clock() - row.last_at > FORGET_AFTER:
                 return 0
-            left = seen.last + wait_after(seen.count) - self._clock()
+            left = (row.last_at + dt.timedelta(seconds=wait_after(row.count)) - self._clock()).total_seconds()
             return math.ceil(left) if left > 0 else 0
 
-    def failed(self, email: str) -> int:
-        """Count a failure; return the wait it now imposes, in whole seconds."""
-        key = self.key(email)
-        with self._lock:
-            seen = self._current(key)
-            count = seen.count + 1 if seen else 1
-            self._failures[key] = _Failures(count, self._clock())
-            self._failures.move_to_end(key)
-            while len(self._failures) > MAX_TRACKED:
-                self._failures.popitem(last=False)
-            return math.ceil(wait_after(count))
+    def failed(self, account: str) -> int:
+        """Count a failure (committed now); return the wait it imposes, in whole seconds."""
+        key, now = self._id(account), self._clock()
 
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(self.key(email), None)
+        def count(s: Session) -> int:
+            row = s.get(SignInFailure, key)
+            if row is None:
+                row = SignInFailure(key=key, count=0, last_at=now)
+                s.add(row)
+            elif now - row.last_at > FORGET_AFTER:
+                row.count = 0
+            row.count, row.last_at = row.count + 1, now
+            return row.count
 
-    def _current(self, key: str) -> _Failures | None:
-        seen = self._failures.get(key)
-        if seen is not None and self._clock() - seen.last > FORGET_AFTER_S:
-            del self._failures[key]
-            return None
-        return seen
+        self._before_write()
+        return math.ceil(wait_after(run_transaction(self._sessions, count)))
+
+    def succeeded(self, account: str) -> None:
+        key = self._id(account)
+        self._before_write()
+        run_transaction(
+            self._sessions, lambda s: s.execute(delete(SignInFailure).where(SignInFailure.key == key))
+        )
+
+    def forget_old(self) -> int:
+        """Drop counts nobody has added to for a while (they no longer impose a wait)."""
+        cutoff = self._clock() - FORGET_AFTER
+        self._before_write()
+
+        def drop(s: Session) -> int:
+            old = s.scalars(select(SignInFailure.key).where(SignInFailure.last_at < cutoff)).all()
+            s.execute(delete(SignInFailure).where(SignInFailure.last_at < cutoff))
+            return len(old)
+
+        return run_transaction(self._sessions, drop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import requests
 from sqlalchemy import select
@@ -13,10 +14,11 @@ from consent import events
 from consent.models import Grant
 from consent.scopes import PLAIN_WORDS
 from pds.runtime import Runtime
+from pds.vault.models import SignInFailure
 from pds.web.access_pages import until
 from pds.web.throttle import wait_after
 from tests.conftest import record
-from tests.web.live import Browser, Person, add_person
+from tests.web.live import Browser, Person, add_person, serve
 from tests.web.test_oauth import connected
 
 ACCESS = "/account/access"
@@ -244,3 +246,37 @@ def test_signing_out_needs_the_token(base: str, alice: Person) -> None:
     out = browser.http.post(base + "/signout", data={"csrf_token": token}, allow_redirects=False)
     assert out.status_code == 303 and out.headers["Location"] == "/signin"
     assert browser.open(base + ACCESS).status_code == 303
+
+
+def test_the_wait_is_shared_by_every_server_process(
+    base: str, alice: Person, runtime: Runtime, db_url: str, keys_dir: Path
+) -> None:
+    """Two servers on one database (as gunicorn's workers are): failures at one slow the other."""
+    with serve(runtime, db_url, keys_dir) as other:
+        one, two = Browser(base), Browser(other)
+
+        def attempt(browser: Browser, where: str, password: str) -> requests.Response:
+            token = browser.csrf(browser.open(where + "/signin").text)
+            data = {"csrf_token": token, "email": alice.email, "password": password}
+            return browser.http.post(where + "/signin", data=data, allow_redirects=False)
+
+        assert attempt(one, base, "wrong").status_code == 400
+        assert attempt(two, other, "wrong again").status_code == 400  # the second failure, counted at two
+        held = attempt(one, base, alice.password)  # and one knows it
+        assert held.status_code == 429 and held.headers["Retry-After"] == "1"
+    with runtime.sessions() as s:
+        stored = s.scalars(select(SignInFailure)).all()
+    assert len(stored) == 1 and alice.email.encode() not in stored[0].key  # a keyed hash, not the address
+
+
+def test_the_last_visit_is_remembered_across_browsers(base: str, alice: Person, runtime: Runtime) -> None:
+    laptop = Browser(base)
+    laptop.sign_in(alice)
+    assert "Welcome, Alice Example" in laptop.open(base + "/").text
+    with runtime.vault() as v:
+        v.records.put([record(alice.citizen_id, "alice-hba1c-2", source="gp", note="HbA1c 48")])
+    phone = Browser(base)  # another device, signed in afresh: the visit on the laptop still counts
+    phone.sign_in(alice)
+    news = phone.open(base + "/").text
+    assert "What's new" in news and "1 new or updated record" in news and "HbA1c 48" in news
+    assert "HbA1c 52" not in news
