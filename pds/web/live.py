@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, session
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -331,8 +331,11 @@ def events(
     *,
     heartbeat_s: float = HEARTBEAT_S,
     lifetime_s: float = LIFETIME_S,
+    still_signed_in: Callable[[], bool] = lambda: True,
 ) -> Iterator[str]:
-    """The body of one stream: the backlog, then each arrival as it comes, for at most `lifetime_s`."""
+    """The body of one stream: the backlog, then each arrival as it comes, for at most `lifetime_s`, and
+    only while the browser is still signed in (checked at each heartbeat: "sign out everywhere" and an
+    erasure end open streams too)."""
     sent = _Sent()
     try:
         yield f"retry: {RETRY_MS}\n\n"
@@ -348,6 +351,8 @@ def events(
             if new:
                 yield frames(new)
             elif not sub.closed and time.monotonic() < ends:
+                if not still_signed_in():
+                    return
                 yield ": still here\n\n"
     finally:
         sub.close()
@@ -388,8 +393,16 @@ def stream() -> Response:
             session.rollback()
         return found
 
+    epoch = session.get("epoch", 0)
+
+    def still_signed_in() -> bool:
+        with runtime.read_sessions() as check:
+            now = runtime.open_vault(check).citizens.session_epoch(citizen_id)
+            check.rollback()
+        return now is not None and now == epoch
+
     response = Response(
-        events(sub, backlog),
+        events(sub, backlog, still_signed_in=still_signed_in),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

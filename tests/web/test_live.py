@@ -289,3 +289,27 @@ def test_the_pages_that_update_live_load_the_script(base: str, runtime: Runtime,
         assert "data-live-region" in page and "data-live-since=" in page
     script = requests.get(base + "/assets/live.js", timeout=10)
     assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
+
+
+class _Quiet:
+    """A subscription nothing arrives on."""
+
+    closed = False
+
+    def wait(self, timeout: float) -> list:
+        time.sleep(timeout)
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_stream_ends_at_the_heartbeat_after_its_browser_is_signed_out() -> None:
+    from pds.web.live import events
+
+    answers = iter([True, True, False])  # signed out everywhere between the second and third heartbeat
+    sub = _Quiet()
+    started = time.monotonic()
+    body = list(events(sub, list, heartbeat_s=0.01, lifetime_s=30, still_signed_in=lambda: next(answers)))
+    assert body[0].startswith("retry:") and body[1:] == [": still here\n\n"] * 2
+    assert sub.closed and time.monotonic() - started < 5  # ended, not left open for its lifetime
