@@ -1,7 +1,7 @@
 """pds ledger benchmark: appends, proofs at 1M entries and a full verify, each beside its floor or target.
 
     .venv/bin/python bench/ledger.py [--entries 1000000] [--db sqlite|postgres|both]
-                                     [--appends 10000] [--reps 3]
+                                     [--appends 10000] [--reps 3] [--verify-rounds 3]
 
 Prints one table on stdout and its progress on stderr. bench/README.md ("The ledger benchmark") says
 what each line measures and how to read it.
@@ -488,7 +488,9 @@ def time_audit(runtime: Runtime, n: int, checkpoints: int) -> float:
     return elapsed
 
 
-def bench_verify(db: Db, n: int, checkpoints: int) -> tuple[list[float], list[float], list[float]]:
+def bench_verify(
+    db: Db, n: int, checkpoints: int, rounds: int
+) -> tuple[list[float], list[float], list[float]]:
     """Seconds of audit(), of the leaf-hash floor and of the tree-hash floor, interleaved."""
     leaves = load_leaves(db)
     if len(leaves) != n:
@@ -500,7 +502,7 @@ def bench_verify(db: Db, n: int, checkpoints: int) -> tuple[list[float], list[fl
     floor_s: list[float] = []
     tree_s: list[float] = []
     try:
-        for rnd in range(VERIFY_ROUNDS):
+        for rnd in range(rounds):
             steps: list[tuple[list[float], Callable[[], float]]] = [
                 (verify_s, lambda: time_audit(runtime, n, checkpoints)),
                 (floor_s, lambda: floor_hash(leaves)),
@@ -509,7 +511,7 @@ def bench_verify(db: Db, n: int, checkpoints: int) -> tuple[list[float], list[fl
             for sink, step in steps if rnd % 2 == 0 else steps[::-1]:
                 sink.append(step())
             log(
-                f"{db.kind}: verify round {rnd + 1}/{VERIFY_ROUNDS}: audit {verify_s[-1]:.2f} s, "
+                f"{db.kind}: verify round {rnd + 1}/{rounds}: audit {verify_s[-1]:.2f} s, "
                 f"leaf floor {floor_s[-1]:.2f} s, tree floor {tree_s[-1]:.2f} s"
             )
     finally:
@@ -621,7 +623,7 @@ def bench_database(kind: str, args: argparse.Namespace, folder: Path) -> tuple[l
         proofs = bench_proofs(db, args.entries)
         log(f"{kind}: {proofs.checked} proofs checked with consent.ledger.verify")
         rows += proof_rows(kind, args.entries, proofs)
-        verify_s, floor_s, tree_s = bench_verify(db, args.entries, len(sizes))
+        verify_s, floor_s, tree_s = bench_verify(db, args.entries, len(sizes), args.verify_rounds)
         rows.append(verify_row(kind, args.entries, verify_s, floor_s, "leaf hashes"))
         rows.append(verify_row(kind, args.entries, verify_s, tree_s, "leaf+node hashes"))
     return rows, version
@@ -635,9 +637,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--appends", type=int, default=10_000, help="events per batched append run (0: skip)")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions of each append run")
+    parser.add_argument(
+        "--verify-rounds", type=int, default=VERIFY_ROUNDS, help="interleaved rounds of verify and its floors"
+    )
     args = parser.parse_args(argv)
-    if args.entries < 10 or args.reps < 1 or args.appends < 0:
-        parser.error("--entries must be at least 10, --reps at least 1")
+    if args.entries < 10 or args.reps < 1 or args.appends < 0 or args.verify_rounds < 1:
+        parser.error("--entries must be at least 10, --reps and --verify-rounds at least 1")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows: list[list[str]] = []
     versions = []
