@@ -170,8 +170,7 @@ class RequestService:
         self.session.add(req)
         self.session.flush()
         if citizen_id is not None:
-            org = self.session.get(Organisation, member.org_id)
-            who = f"{member.name} ({ROLE_WORDS[member.role]}) at {org.name if org else 'an organisation'}"
+            who = _who(self.session, member)
             events.append_event(
                 self.session,
                 events.REQUEST_MADE,
@@ -415,7 +414,7 @@ class ProfessionalReads:
             emergency=True,
         )
         org = self.session.get(Organisation, member.org_id)
-        who = f"{member.name} ({ROLE_WORDS[member.role]}) at {org.name if org else 'an organisation'}"
+        who = _who(self.session, member)
         events.append_event(
             self.session,
             events.EMERGENCY_ACCESS,
@@ -455,6 +454,12 @@ class ProfessionalReads:
             }
             for g, m in rows
         ]
+
+
+def _who(session: Session, member: StaffMember) -> str:
+    """How a citizen is told who acted: "Dr A Patel (GP) at Riverside Surgery"."""
+    org = session.get(Organisation, member.org_id)
+    return f"{member.name} ({ROLE_WORDS[member.role]}) at {org.name if org else 'an organisation'}"
 
 
 def _describe(req: ConsentRequest) -> dict[str, Any]:

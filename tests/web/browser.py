@@ -7,7 +7,10 @@ Never `playwright install`: these machines cannot reach its CDN. The browser is 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
@@ -49,3 +52,40 @@ def page(chromium: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+
+
+@pytest.fixture
+def axe_page(chromium: Browser) -> Iterator[Page]:
+    """A page whose context ignores the CSP: axe-core is injected as an inline script, which pds's own
+    policy rightly refuses."""
+    context = chromium.new_context(locale="en-GB", timezone_id="UTC", bypass_csp=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go: $PDS_TEST_ARTIFACTS (CI keeps it), else a new temporary folder."""
+    folder = Path(os.environ.get("PDS_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="pds-artifacts-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def check_accessibility(page: Page) -> None:
+    """axe-core on the page as it is now: no serious or critical violation."""
+    assert AXE.is_file(), f"no axe-core at {AXE}: `make setup` runs npm ci"
+    page.add_script_tag(path=str(AXE))
+    results: dict[str, Any] = page.evaluate("() => axe.run()")
+    blocking = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results["violations"]
+        if v["impact"] in BLOCKING
+    ]
+    assert blocking == [], f"{page.url}: {blocking}"

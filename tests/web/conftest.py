@@ -10,7 +10,7 @@ import pytest
 from consent.clients import ClientService
 from pds.runtime import Runtime
 from tests.conftest import record
-from tests.web.browser import chromium, page, playwright  # noqa: F401  (the real-browser fixtures)
+from tests.web.browser import artifacts, axe_page, chromium, page, playwright  # noqa: F401  (real-browser fixtures)
 from tests.web.live import REDIRECT_URI, Person, add_person, serve
 
 SCOPE = "openid profile health.read education.read offline_access"

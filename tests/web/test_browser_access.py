@@ -4,57 +4,18 @@ the sign-in, access and home pages. Screenshots go to $PDS_TEST_ARTIFACTS (or th
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from consent.models import Grant
 from pds.runtime import Runtime
-from tests.web.browser import TIMEOUT_MS
+from tests.web.browser import check_accessibility
 from tests.web.live import Person
 from tests.web.test_browser_history import _note_error
 from tests.web.test_oauth import connected
-
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-BLOCKING = ("serious", "critical")
-
-
-@pytest.fixture
-def axe_page(chromium: Chromium) -> Iterator[Page]:
-    """A page whose context ignores the CSP: axe-core is injected as an inline script, which pds's own
-    policy rightly refuses."""
-    context = chromium.new_context(locale="en-GB", timezone_id="UTC", bypass_csp=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("PDS_TEST_ARTIFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def check_accessibility(page: Page) -> None:
-    assert AXE.is_file(), f"no axe-core at {AXE}: `make setup` runs npm ci"
-    page.add_script_tag(path=str(AXE))
-    results: dict[str, Any] = page.evaluate("() => axe.run()")
-    blocking = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results["violations"]
-        if v["impact"] in BLOCKING
-    ]
-    assert blocking == [], f"{page.url}: {blocking}"
 
 
 def test_stopping_an_apps_access_in_a_browser(

@@ -4,42 +4,18 @@ serious or critical accessibility problem (axe-core), and a screenshot of each p
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import Page, expect
 
 from pds.runtime import Runtime
-from tests.web.browser import TIMEOUT_MS
+from tests.web.browser import AXE
 from tests.web.live import Person
 from tests.web.test_cases_pages import add_child, give_alice_her_council_case
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-
-
-@pytest.fixture
-def axe_page(chromium: Chromium) -> Iterator[Page]:
-    """A page whose context ignores the CSP: axe-core is injected as an inline script."""
-    context = chromium.new_context(bypass_csp=True, locale="en-GB", timezone_id="UTC")
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    folder = os.environ.get("PDS_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="pds-artifacts-")
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def serious_problems(page: Page) -> list[str]:

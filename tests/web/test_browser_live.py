@@ -11,7 +11,6 @@ from pathlib import Path
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from pds.runtime import Runtime
-from tests.web import test_browser_cases
 from tests.web.live import Person
 from tests.web.test_browser_cases import serious_problems
 from tests.web.test_cases_pages import give_alice_her_council_case
@@ -20,9 +19,6 @@ from tests.web.test_push import COUNCIL, push, system
 
 SHOWN_WITHIN_MS = 5_000  # the goal is a second; a busy test machine gets some slack
 DASH = "\N{EN DASH}"
-
-axe_page = test_browser_cases.axe_page  # the fixtures: a context that lets axe-core in, and a folder
-artifacts = test_browser_cases.artifacts
 
 
 def sign_in(page: Page, base: str, person: Person, path: str) -> None:

@@ -18,10 +18,9 @@ from playwright.sync_api import Page, expect
 from consent import events
 from pds.runtime import Runtime
 from tests.conftest import add_citizen, record
-from tests.web.browser import TIMEOUT_MS
+from tests.web.browser import TIMEOUT_MS, check_accessibility
 from tests.web.live import Person
 from tests.web.portal_helpers import NHS, add_org, add_professional
-from tests.web.test_browser_access import artifacts, check_accessibility  # noqa: F401  (fixture)
 
 PASSWORD = "a long patient password"
 
@@ -62,7 +61,7 @@ def test_gp_asks_patient_approves_less_gp_reads_patient_revokes(
     base: str,
     patient: Person,
     two_pages: tuple[Page, Page],
-    artifacts: Path,  # noqa: F811
+    artifacts: Path,
 ) -> None:
     gp_page, bob_page = two_pages
     add_org(runtime, "gp_practice", "A81001", "Riverside Surgery")

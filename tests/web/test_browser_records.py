@@ -5,20 +5,17 @@ violation, the JSON download, and the error summary when the password is wrong."
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from pds.runtime import Runtime
-from tests.web.browser import TIMEOUT_MS
+from tests.web.browser import AXE, TIMEOUT_MS
 from tests.web.live import Person, add_person
 from tests.web.test_records_pages import BOB_NHS, push
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 BAD = ("serious", "critical")
 
@@ -28,13 +25,6 @@ def bob(runtime: Runtime) -> Person:
     person = add_person(runtime, "Bob Patel", "bob@example.org", nhs_number=BOB_NHS)
     push(runtime, "gp-connect-bob.stu3.json")
     return person
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    folder = Path(os.environ.get("PDS_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="pds-artifacts-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def serious_violations(chromium: Browser, page: Page, url: str) -> list[str]:

@@ -6,45 +6,22 @@ $PDS_TEST_ARTIFACTS (or the test's tmp folder)."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import Page, expect
 
 from pds.runtime import Runtime
-from tests.web.browser import TIMEOUT_MS
+from tests.web.browser import check_accessibility
 from tests.web.live import Person, add_person
-from tests.web.test_browser_access import check_accessibility
 from tests.web.test_browser_history import _note_error
 from tests.web.test_requests_pages import GP_NAME, NHS, Asking, add_surgery, ask, request_row
 
 
-@pytest.fixture
-def checked_page(chromium: Chromium) -> Iterator[Page]:
-    """A page whose context ignores the CSP, so axe-core can be injected (pds's policy rightly refuses)."""
-    context = chromium.new_context(locale="en-GB", timezone_id="UTC", bypass_csp=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("PDS_TEST_ARTIFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def test_approving_less_then_stopping_a_gps_access_in_a_browser(
-    base: str, runtime: Runtime, checked_page: Page, shots: Path
+    base: str, runtime: Runtime, axe_page: Page, artifacts: Path
 ) -> None:
-    page = checked_page
+    page = axe_page
     surgery: Asking = add_surgery(runtime)
     alice: Person = add_person(runtime, "Alice Example", "alice@example.org", nhs_number=NHS)
     request_id = ask(runtime, surgery.gp)  # the GP asks for test results and allergies, for 30 days
@@ -72,7 +49,7 @@ def test_approving_less_then_stopping_a_gps_access_in_a_browser(
     expect(card).to_contain_text("Diabetes annual review")
     expect(page.locator(".govuk-service-navigation__item--active")).to_have_text("Requests")
     check_accessibility(page)
-    page.screenshot(path=str(shots / "requests.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "requests.png"), full_page=True)
 
     # approve with changes: untick allergies
     page.get_by_role("button", name=f"Answer the request from {GP_NAME}").click()
@@ -83,7 +60,7 @@ def test_approving_less_then_stopping_a_gps_access_in_a_browser(
     allergies.uncheck()
     expect(page.get_by_label("Test results (Observation)")).to_be_checked()
     check_accessibility(page)
-    page.screenshot(path=str(shots / "request-decide.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "request-decide.png"), full_page=True)
     page.get_by_role("button", name="Send my answer").click()
 
     # back on Requests: the banner, nothing waiting, the answer listed below
@@ -105,7 +82,7 @@ def test_approving_less_then_stopping_a_gps_access_in_a_browser(
     expect(gp_card).to_contain_text("Test results (Observation)")
     expect(gp_card).not_to_contain_text("Allergies")
     check_accessibility(page)
-    page.screenshot(path=str(shots / "access-gp.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "access-gp.png"), full_page=True)
 
     # stop it, with one confirmation
     page.get_by_role("button", name=f"Stop access for {GP_NAME}").click()
@@ -130,8 +107,8 @@ def test_approving_less_then_stopping_a_gps_access_in_a_browser(
         )
     ).to_have_count(1)
     expect(rows.filter(has_text=f"{GP_NAME} may no longer see your records (revoked)")).to_have_count(1)
-    page.screenshot(path=str(shots / "history-gp.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "history-gp.png"), full_page=True)
 
     assert problems == []
     for name in ("requests.png", "request-decide.png", "access-gp.png", "history-gp.png"):
-        assert (shots / name).stat().st_size > 0
+        assert (artifacts / name).stat().st_size > 0
