@@ -195,6 +195,7 @@ def floor_batches(batches: list[list[NewRecord]], source_id: int, *, sqlite: boo
                 "version": r.version,
                 "occurred_at": r.occurred_at,
                 "received_at": now,
+                "sensitive": r.sensitive,
                 "payload": os.urandom(_json_len(r.payload) + SEAL_OVERHEAD),
             }
             values = tuple(row[c] for c in COLUMNS)

@@ -7,22 +7,24 @@ import binascii
 import datetime as dt
 import functools
 import json
+import os
 import re
+import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ARRAY, String, and_, bindparam, cast, func, or_, select, true, update
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from pds.db import utcnow, uuid7
+from pds.db import utcnow
 from pds.errors import NotFound, ValidationError
 from pds.settings import VaultSettings
 from pds.vault import crypto
 from pds.vault.bulk import insert_rows
-from pds.vault.keys import DataKeys
-from pds.vault.models import CATEGORIES, Record, Source
+from pds.vault.keys import DataKeys, KeyRow
+from pds.vault.models import CATEGORIES, Citizen, DataKeyRow, Record, Source
 
 KIND = re.compile(r"^[a-z][a-z0-9]*:[A-Za-z][A-Za-z0-9._-]{0,54}$")
 MAX_SOURCE_RECORD_ID = 255
@@ -40,6 +42,35 @@ _UPDATE_IF_NEWER = (
     .where(_RECORDS.c.id == bindparam("row_id"), _RECORDS.c.version < bindparam("new_version"))
     .values({name: bindparam(f"new_{name}") for name in _UPDATED})
 )
+# What put writes, in this order (its rows are tuples); columns most rows of a batch share come out
+# of the driver conversion once (pds/vault/bulk.py).
+_INSERT_COLUMNS = (
+    "id",
+    "citizen_id",
+    "category",
+    "kind",
+    "source_id",
+    "source_record_id",
+    "version",
+    "occurred_at",
+    "received_at",
+    "sensitive",
+    "payload",
+)
+_REPEATING_COLUMNS = frozenset({"citizen_id", "category", "kind", "source_id", "received_at", "sensitive"})
+_UPDATED_AT = [(name, _INSERT_COLUMNS.index(name)) for name in _UPDATED]
+
+# Statements put runs for every batch, built once (building a select costs about as much as running it).
+_SOURCES_NAMED = select(Source.name, Source.id).where(Source.name.in_(bindparam("names", expanding=True)))
+_K, _C = DataKeyRow.__table__.c, Citizen.__table__.c  # type: ignore[attr-defined]
+_LIVE_KEYS = (  # as DataKeys.preload reads them: the citizen is active and the key not destroyed
+    select(_K.id, _K.citizen_id, _K.kek_id, _K.wrapped)
+    .join(Citizen.__table__, _C.id == _K.citizen_id)  # type: ignore[attr-defined]
+    .where(_C.status == "active", _K.wrapped.is_not(None))
+)
+_LIVE_KEYS_IN = _LIVE_KEYS.where(_K.citizen_id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL: = ANY(one array), the same statement whatever the count, so its plan is cached (pds.db.one_of)
+_LIVE_KEYS_ANY = _LIVE_KEYS.where(_K.citizen_id == any_(bindparam("ids", type_=ARRAY(_K.citizen_id.type))))
 
 
 @dataclass(frozen=True)
@@ -124,32 +155,31 @@ class RecordService:
     # -- writing -------------------------------------------------------------------------------
 
     def put(self, records: Sequence[NewRecord]) -> PutResult:
-        """Store a batch in the caller's transaction. Raises before writing if any record is bad.
+        """Store a batch in the caller's transaction. If any record is bad, raises with nothing of the
+        batch written, and the transaction goes on.
 
         The same source id and version twice is stored once; an older version never replaces a
         newer one. If the caller's transaction fails, nothing of the batch remains.
         """
         if len(records) > self.limits.max_batch:
             raise ValidationError(f"a batch holds at most {self.limits.max_batch} records", field="records")
-        payloads = [_validate(i, r) for i, r in enumerate(records)]
+        _validate_all(records)
         sources = self._source_ids(records)
         self._check_citizens(records)
         latest = _latest_per_source_record(records)
         existing = self._existing(records, sources)
 
+        # 1. decide every record's fate: one that cannot be stored raises before anything is written
         result = PutResult()
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        now = utcnow()
+        new: list[int] = []
+        newer: list[tuple[int, uuid.UUID]] = []
         for i, r in enumerate(records):
-            source_id = sources[r.source]
             if latest[(r.source, r.source_record_id)] != i:
+                _payload_json(i, r)  # not stored, but a bad payload still refuses the batch
                 continue  # a later record of this batch carries the newest version
-            found = existing.get((source_id, r.source_record_id))
+            found = existing.get((sources[r.source], r.source_record_id))
             if found is None:
-                row_id = uuid7()
-                inserts.append(self._row(row_id, r, source_id, payloads[i], now))
-                result.stored.append(row_id)
+                new.append(i)
                 continue
             row_id, citizen_id, version = found
             if citizen_id != r.citizen_id:
@@ -158,39 +188,56 @@ class RecordService:
                     field=f"records[{i}].citizen_id",
                 )
             if r.version <= version:
+                _payload_json(i, r)
                 result.unchanged.append(row_id)
-                continue
-            row = self._row(row_id, r, source_id, payloads[i], now)
-            updates.append({f"new_{k}": row[k] for k in _UPDATED} | {"row_id": row_id})
-            result.updated.append(row_id)
-        # The ORM's per-object work would cost more than the insert itself (pds/vault/bulk.py).
+            else:
+                newer.append((i, row_id))
+                result.updated.append(row_id)
+        result.stored = _new_ids(len(new))
+
+        # 2. serialise, seal and write. New rows are made as the driver takes them: on PostgreSQL the
+        # server stores the first while the rest are made; a payload that is not JSON raises from
+        # there, and insert_rows then leaves nothing behind (pds/vault/bulk.py). Updates are made first.
+        now = utcnow()
         connection = self.session.connection()
-        insert_rows(connection, _RECORDS, inserts)
+        updates = [
+            {"row_id": row[0]} | {f"new_{n}": row[at] for n, at in _UPDATED_AT}
+            for row in self._sealed_rows(records, newer, sources, now)
+        ]
+        rows = self._sealed_rows(records, zip(new, result.stored, strict=True), sources, now)
+        insert_rows(connection, _RECORDS, _INSERT_COLUMNS, rows, repeating=_REPEATING_COLUMNS)
         if updates:
             connection.execute(_UPDATE_IF_NEWER, updates)
         return result
 
-    def _row(
-        self, row_id: uuid.UUID, r: NewRecord, source_id: int, payload: bytes, now: dt.datetime
-    ) -> dict[str, Any]:
-        key = self.keys.active(r.citizen_id)
-        return {
-            "id": row_id,
-            "citizen_id": r.citizen_id,
-            "category": r.category,
-            "kind": r.kind,
-            "source_id": source_id,
-            "source_record_id": r.source_record_id,
-            "version": r.version,
-            "occurred_at": r.occurred_at,
-            "received_at": now,
-            "sensitive": r.sensitive,
-            "payload": crypto.seal(key, payload, row_id=row_id, category=r.category),
-        }
+    def _sealed_rows(
+        self,
+        records: Sequence[NewRecord],
+        todo: Iterable[tuple[int, uuid.UUID]],
+        sources: dict[str, int],
+        now: dt.datetime,
+    ) -> Iterator[tuple[Any, ...]]:
+        """(index in the batch, row id) -> the row's values in _INSERT_COLUMNS order, payload sealed."""
+        active, seal = self.keys.active, crypto.seal
+        for i, row_id in todo:
+            r = records[i]
+            yield (
+                row_id,
+                r.citizen_id,
+                r.category,
+                r.kind,
+                sources[r.source],
+                r.source_record_id,
+                r.version,
+                r.occurred_at,
+                now,
+                r.sensitive,
+                seal(active(r.citizen_id), _payload_json(i, r), row_id=row_id, category=r.category),
+            )
 
     def _source_ids(self, records: Sequence[NewRecord]) -> dict[str, int]:
-        names = {r.source for r in records}
-        found = dict(self.session.execute(select(Source.name, Source.id).where(Source.name.in_(names))).all())
+        names = list({r.source for r in records})
+        found = dict(self.session.execute(_SOURCES_NAMED, {"names": names}).all())
         for i, r in enumerate(records):
             if r.source not in found:
                 raise ValidationError(f"unknown source {r.source!r}", field=f"records[{i}].source")
@@ -198,8 +245,18 @@ class RecordService:
         return found
 
     def _check_citizens(self, records: Sequence[NewRecord]) -> None:
-        """Every record's citizen is live, and their key is opened for sealing (one query)."""
-        live = self.keys.preload(r.citizen_id for r in records)
+        """Every record's citizen is live, and their key is opened for sealing (one query a chunk).
+
+        The key rows are read here, live in this transaction, so an erased citizen is refused even if
+        this process opened their key before (DataKeys.adopt).
+        """
+        wanted = list({r.citizen_id for r in records})
+        postgres = self._postgres()
+        stmt = _LIVE_KEYS_ANY if postgres else _LIVE_KEYS_IN
+        live: set[uuid.UUID] = set()
+        for chunk in _chunks(wanted, whole=postgres):
+            rows = self.session.execute(stmt, {"ids": chunk}).all()
+            live |= self.keys.adopt([KeyRow(*row) for row in rows])
         for i, r in enumerate(records):
             if r.citizen_id not in live:
                 raise ValidationError(f"no live citizen {r.citizen_id}", field=f"records[{i}].citizen_id")
@@ -211,13 +268,17 @@ class RecordService:
         for r in records:
             by_source.setdefault(sources[r.source], set()).add(r.source_record_id)
         found = {}
-        postgres = self.session.get_bind().dialect.name == "postgresql"
+        postgres = self._postgres()
+        stmt = _LOOKUP_EACH if postgres else _LOOKUP_IN
         for source_id, ids in by_source.items():
-            for chunk in _chunks(list(ids)):
-                stmt = _lookup_each(source_id, chunk) if postgres else _lookup_in(source_id, chunk)
-                for source_record_id, row_id, citizen_id, version in self.session.execute(stmt):
+            for chunk in _chunks(list(ids), whole=postgres):
+                rows = self.session.execute(stmt, {"source_id": source_id, "ids": chunk})
+                for source_record_id, row_id, citizen_id, version in rows:
                     found[(source_id, source_record_id)] = (row_id, citizen_id, version)
         return found
+
+    def _postgres(self) -> bool:
+        return bool(self.session.get_bind().dialect.name == "postgresql")
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -308,29 +369,58 @@ class RecordService:
         return self._source_names[source_id]
 
 
-def _validate(i: int, r: NewRecord) -> bytes:
-    """Check one record; return its payload as the bytes to seal."""
-    where = f"records[{i}]"
-    if not isinstance(r.citizen_id, uuid.UUID):
-        raise ValidationError("must be a citizen id", field=f"{where}.citizen_id")
-    if r.category not in CATEGORIES:
-        raise ValidationError(f"must be one of {', '.join(CATEGORIES)}", field=f"{where}.category")
-    if not isinstance(r.kind, str) or not KIND.match(r.kind):
-        raise ValidationError("must look like format:Type, e.g. fhir:Observation", field=f"{where}.kind")
-    if not isinstance(r.source_record_id, str) or not 0 < len(r.source_record_id) <= MAX_SOURCE_RECORD_ID:
-        raise ValidationError(
-            f"must be 1 to {MAX_SOURCE_RECORD_ID} characters", field=f"{where}.source_record_id"
-        )
-    if isinstance(r.version, bool) or not isinstance(r.version, int) or not 0 <= r.version <= MAX_VERSION:
-        raise ValidationError("must be a whole number from 0", field=f"{where}.version")
-    if not isinstance(r.occurred_at, dt.datetime) or r.occurred_at.tzinfo is None:
-        raise ValidationError("must be a date and time with a time zone", field=f"{where}.occurred_at")
-    if not isinstance(r.payload, Mapping):
-        raise ValidationError("must be a JSON object", field=f"{where}.payload")
+def _validate_all(records: Sequence[NewRecord]) -> None:
+    """Check every record's fields; the payload's JSON is checked as it is serialised (_payload_json)."""
+    kinds: set[str] = set()  # kinds already matched in this batch (a batch rarely has more than a few)
+    for i, r in enumerate(records):
+        if not isinstance(r.citizen_id, uuid.UUID):
+            raise ValidationError("must be a citizen id", field=f"records[{i}].citizen_id")
+        if r.category not in CATEGORIES:
+            raise ValidationError(f"must be one of {', '.join(CATEGORIES)}", field=f"records[{i}].category")
+        if r.kind not in kinds:
+            if not isinstance(r.kind, str) or not KIND.match(r.kind):
+                raise ValidationError(
+                    "must look like format:Type, e.g. fhir:Observation", field=f"records[{i}].kind"
+                )
+            kinds.add(r.kind)
+        sid = r.source_record_id
+        if not isinstance(sid, str) or not 0 < len(sid) <= MAX_SOURCE_RECORD_ID:
+            raise ValidationError(
+                f"must be 1 to {MAX_SOURCE_RECORD_ID} characters", field=f"records[{i}].source_record_id"
+            )
+        v = r.version
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_VERSION:
+            raise ValidationError("must be a whole number from 0", field=f"records[{i}].version")
+        if not isinstance(r.occurred_at, dt.datetime) or r.occurred_at.tzinfo is None:
+            raise ValidationError(
+                "must be a date and time with a time zone", field=f"records[{i}].occurred_at"
+            )
+        if not isinstance(r.payload, Mapping):
+            raise ValidationError("must be a JSON object", field=f"records[{i}].payload")
+
+
+def _payload_json(i: int, r: NewRecord) -> bytes:
+    """The payload as the bytes to seal: compact JSON, or a ValidationError naming the record."""
     try:
-        return json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"is not JSON: {exc}", field=f"{where}.payload") from None
+        return _compact_json(r.payload)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"is not JSON: {exc}", field=f"records[{i}].payload") from None
+
+
+_ID_RANDOM_BITS = ~((0xF << 76) | (0x3 << 62))  # all but the version and variant fields
+_ID_VARIANT = 0x2 << 62  # RFC 4122 variant
+
+
+def _new_ids(n: int) -> list[uuid.UUID]:
+    """n time-ordered UUIDs (RFC 9562 s5.7, as pds.db.uuid7) for one batch: one clock reading and one
+    draw of randomness for all, which per id cost as much as the rest of making one."""
+    stamp = ((time.time_ns() // 1_000_000) << 80) | (0x7 << 76)  # unix ms, version 7
+    rand = os.urandom(10 * n)
+    ids = []
+    for at in range(0, 10 * n, 10):
+        bits = (int.from_bytes(rand[at : at + 10], "big") & _ID_RANDOM_BITS) | _ID_VARIANT
+        ids.append(uuid.UUID(int=stamp | bits))
+    return ids
 
 
 def _latest_per_source_record(records: Sequence[NewRecord]) -> dict[tuple[str, str], int]:
@@ -343,29 +433,57 @@ def _latest_per_source_record(records: Sequence[NewRecord]) -> dict[tuple[str, s
     return best
 
 
-def _lookup_in(source_id: int, source_record_ids: list[str]) -> Any:
+def _lookup_in() -> Any:
     c = _RECORDS.c
     return select(c.source_record_id, c.id, c.citizen_id, c.version).where(
-        c.source_id == source_id, c.source_record_id.in_(source_record_ids)
+        c.source_id == bindparam("source_id"), c.source_record_id.in_(bindparam("ids", expanding=True))
     )
 
 
-def _lookup_each(source_id: int, source_record_ids: list[str]) -> Any:
+def _lookup_each() -> Any:
     """PostgreSQL: one index probe per id (a LATERAL join over the array). Before the table is
     analysed the planner reads `source_id = ?` as a few hundred rows and filters a whole source's
     rows against the list, which costs more with every batch stored."""
     c = _RECORDS.c
-    wanted = func.unnest(cast(source_record_ids, ARRAY(String()))).table_valued("sid").render_derived("k")
+    wanted = func.unnest(bindparam("ids", type_=ARRAY(String()))).table_valued("sid").render_derived("k")
     one = (
         select(c.source_record_id, c.id, c.citizen_id, c.version)
-        .where(c.source_id == source_id, c.source_record_id == wanted.c.sid)
+        .where(c.source_id == bindparam("source_id"), c.source_record_id == wanted.c.sid)
         .limit(1)
         .lateral("r")
     )
     return select(one).select_from(wanted).join(one, true())
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+_LOOKUP_IN, _LOOKUP_EACH = _lookup_in(), _lookup_each()
+
+
+def _make_compact_json() -> Callable[[Any], bytes]:
+    """json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(), the
+    same bytes, but with one encoder made once instead of one per call. Without the circular-reference
+    markers (payloads are parsed JSON, so never circular): a cycle raises RecursionError instead."""
+    encoder = json.encoder.c_make_encoder
+    if encoder is None:  # a Python without the C accelerator
+        slow = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return lambda value: slow.encode(value).encode()
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+    # markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan
+    fast = encoder(None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(fast(value, 0)).encode()
+
+
+_compact_json = _make_compact_json()
+
+
+def _chunks(items: list[Any], *, whole: bool = False) -> Iterator[list[Any]]:
+    """Lists of at most LOOKUP_CHUNK items, or the whole list (`whole`: one array parameter has no
+    bound-parameter limit, and every query is a round trip)."""
+    if whole:
+        yield items
+        return
     for start in range(0, len(items), LOOKUP_CHUNK):
         yield items[start : start + LOOKUP_CHUNK]
 
