@@ -1,10 +1,14 @@
-"""Password hashing with argon2id, the one place that chooses its cost."""
+"""Password hashing with argon2id (the one place that chooses its cost) and the second factor's code check."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hmac
 import secrets
+import time
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -38,3 +42,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def generate_password() -> str:
     """Four random words' worth of entropy in a form people can type: 20 base32 characters."""
     return "-".join(secrets.token_hex(3) for _ in range(4))
+
+
+def totp_step(secret: str, code: str) -> int | None:
+    """The time step a code is current for (RFC 6238, one step either side), or None if it is not. The
+    caller accepts each step once, so a code cannot be replayed."""
+    totp = pyotp.TOTP(secret)
+    typed = code.strip().replace(" ", "")
+    now = time.time()
+    for drift in (-1, 0, 1):
+        at = now + drift * totp.interval
+        if hmac.compare_digest(totp.at(at), typed):
+            return int(totp.timecode(dt.datetime.fromtimestamp(at, dt.UTC)))
+    return None

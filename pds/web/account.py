@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hmac
 import time
 import uuid
 
-import pyotp
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
-from pds.accounts import verify_password
+from pds.accounts import totp_step, verify_password
 from pds.errors import PdsError, ValidationError
 from pds.web import runtime, vault
 from pds.web.forms import CodeForm, Form, SignInForm
@@ -20,6 +17,7 @@ from pds.web.throttle import SignInThrottle
 bp = Blueprint("account", __name__)
 
 SIGN_IN_FAILED = "The email address or password is not right"
+CODE_WRONG = "The code is not right: enter the 6 digits your authenticator app shows now"
 
 
 def safe_next(target: str | None) -> str:
@@ -56,6 +54,23 @@ def too_many(seconds: int) -> str:
     return f"Too many attempts: wait {seconds} second{'s' if seconds != 1 else ''} before you try again"
 
 
+def held_back(key: str, errors: list[str], headers: dict[str, str]) -> bool:
+    """Whether this account must wait before it may try again; if so, says for how long (the message and
+    Retry-After). A refused attempt is not checked, right or wrong, and not counted: the wait is the point."""
+    wait = throttle().wait(key)
+    if wait:
+        errors.append(too_many(wait))
+        headers["Retry-After"] = str(wait)
+    return bool(wait)
+
+
+def count_failure(key: str, errors: list[str]) -> None:
+    """Count a failed attempt; say so if it now imposes a wait."""
+    wait = throttle().failed(key)
+    if wait:
+        errors.append(too_many(wait))
+
+
 @bp.route("/signin", methods=["GET", "POST"])
 def signin() -> Response | str:
     form = SignInForm()
@@ -65,10 +80,8 @@ def signin() -> Response | str:
     headers: dict[str, str] = {}
     if form.validate_on_submit():
         email = form.email.data or ""
-        wait = throttle().wait(email)
-        if wait:  # refused unchecked, right or wrong, and not counted: the wait is the point
-            errors.append(too_many(wait))
-            status, headers["Retry-After"] = 429, str(wait)
+        if held_back(email, errors, headers):
+            status = 429
         else:
             citizen_id = None
             with contextlib.suppress(ValidationError):  # a malformed address is just a failed sign-in
@@ -84,9 +97,7 @@ def signin() -> Response | str:
                 start_session(citizen_id)
                 return redirect(next_url, code=303)  # RFC 9700 s4.12: never 307 after a credential POST
             errors.append(SIGN_IN_FAILED)
-            wait = throttle().failed(email)
-            if wait:
-                errors.append(too_many(wait))
+            count_failure(email, errors)
             status = 400
     elif request.method == "POST":
         errors.append("Enter your email address and password")
@@ -103,19 +114,10 @@ def start_session(citizen_id: uuid.UUID) -> None:
 
 
 def code_ok(citizen_id: uuid.UUID, code: str) -> bool:
-    """A current code of the citizen's authenticator, not used before (RFC 6238, one step either side)."""
+    """A current code of the citizen's authenticator, not used before."""
     secret = vault().citizens.totp_secret(citizen_id)
-    if secret is None:
-        return False
-    totp = pyotp.TOTP(secret)
-    now = time.time()
-    for drift in (-1, 0, 1):
-        at = now + drift * totp.interval
-        if hmac.compare_digest(totp.at(at), code.strip().replace(" ", "")):
-            return vault().citizens.use_totp_step(
-                citizen_id, totp.timecode(dt.datetime.fromtimestamp(at, dt.UTC))
-            )
-    return False
+    step = totp_step(secret, code) if secret is not None else None
+    return step is not None and vault().citizens.use_totp_step(citizen_id, step)
 
 
 @bp.route("/signin/code", methods=["GET", "POST"])
@@ -130,26 +132,24 @@ def signin_code() -> Response | str:
     status, headers = 200, {}
     if form.validate_on_submit():
         key = f"code:{citizen_id}"
-        wait = throttle().wait(key)
-        if wait:
-            errors.append(too_many(wait))
-            status, headers["Retry-After"] = 429, str(wait)
+        if held_back(key, errors, headers):
+            status = 429
         elif code_ok(citizen_id, form.code.data or ""):
             throttle().succeeded(key)
             next_url = safe_next(session.get("pending_next"))
             start_session(citizen_id)
             return redirect(next_url, code=303)
         else:
-            errors.append("The code is not right: enter the 6 digits your authenticator app shows now")
-            wait = throttle().failed(key)
-            if wait:
-                errors.append(too_many(wait))
+            errors.append(CODE_WRONG)
+            count_failure(key, errors)
             status = 400
     elif request.method == "POST":
         errors.append("Enter the 6-digit code from your authenticator app")
         status = 400
     return Response(
-        render_template("signin_code.html", form=form, errors=errors), status=status, headers=headers
+        render_template("signin_code.html", form=form, errors=errors, action=url_for("account.signin_code")),
+        status=status,
+        headers=headers,
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hmac
 import io
 import time
 import uuid
@@ -20,13 +19,13 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 
 from consent.models import StaffMember
 from consent.professionals import StaffService
+from pds.accounts import totp_step
 from pds.web import db, runtime
-from pds.web.account import safe_next, throttle, too_many
+from pds.web.account import CODE_WRONG, SIGN_IN_FAILED, count_failure, held_back, safe_next, throttle
 from pds.web.forms import CodeForm, SignInForm
 
 bp = Blueprint("staff_signin", __name__, url_prefix="/staff")
 ISSUER = "pds (professionals)"
-SIGN_IN_FAILED = "The email address or password is not right"
 PENDING = ("op_pending_staff", "op_pending_next")
 
 
@@ -74,10 +73,8 @@ def signin() -> Response | str:
     status, headers = 200, {}
     if form.validate_on_submit():
         email = f"staff:{(form.email.data or '').strip().lower()}"
-        wait = throttle().wait(email)
-        if wait:
-            errors.append(too_many(wait))
-            status, headers["Retry-After"] = 429, str(wait)
+        if held_back(email, errors, headers):
+            status = 429
         else:
             member = staff_service().authenticate(form.email.data or "", form.password.data or "")
             if member is not None:
@@ -87,9 +84,7 @@ def signin() -> Response | str:
                 step = "staff_signin.code" if member.totp_secret else "staff_signin.enrol"
                 return redirect(url_for(step), code=303)  # type: ignore[return-value]
             errors.append(SIGN_IN_FAILED)
-            wait = throttle().failed(email)
-            if wait:
-                errors.append(too_many(wait))
+            count_failure(email, errors)
             status = 400
     elif request.method == "POST":
         errors.append("Enter your work email address and password")
@@ -98,16 +93,11 @@ def signin() -> Response | str:
     return Response(page, status=status, headers=headers)
 
 
-def _code_ok(member: StaffMember, secret: str, code: str) -> bool:
-    """A current code (one step either side), never one used before."""
-    totp = pyotp.TOTP(secret)
-    now = time.time()
-    for drift in (-1, 0, 1):
-        at = now + drift * totp.interval
-        if hmac.compare_digest(totp.at(at), code.strip().replace(" ", "")):
-            step = totp.timecode(dt.datetime.fromtimestamp(at, dt.UTC))
-            return staff_service().use_totp_step(member, step)
-    return False
+def _code_ok(member: StaffMember, code: str) -> bool:
+    """A current code of the professional's authenticator, never one used before."""
+    secret = staff_service().totp_secret(member)
+    step = totp_step(secret, code) if secret is not None else None
+    return step is not None and staff_service().use_totp_step(member, step)
 
 
 @bp.route("/signin/code", methods=["GET", "POST"])
@@ -120,24 +110,25 @@ def code() -> Response | str:
     status, headers = 200, {}
     if form.validate_on_submit():
         key = f"staff-code:{member.id}"
-        wait = throttle().wait(key)
-        secret = staff_service().totp_secret(member) or ""
-        if wait:
-            errors.append(too_many(wait))
-            status, headers["Retry-After"] = 429, str(wait)
-        elif _code_ok(member, secret, form.code.data or ""):
+        if held_back(key, errors, headers):
+            status = 429
+        elif _code_ok(member, form.code.data or ""):
             throttle().succeeded(key)
             return _finish(member)
         else:
-            errors.append("The code is not right: enter the 6 digits your authenticator app shows now")
-            wait = throttle().failed(key)
-            if wait:
-                errors.append(too_many(wait))
+            errors.append(CODE_WRONG)
+            count_failure(key, errors)
             status = 400
     elif request.method == "POST":
         errors.append("Enter the 6-digit code from your authenticator app")
         status = 400
-    page = render_template("staff_code.html", form=form, errors=errors)
+    page = render_template(
+        "signin_code.html",
+        form=form,
+        errors=errors,
+        action=url_for("staff_signin.code"),
+        layout="portal/base.html",
+    )
     return Response(page, status=status, headers=headers)
 
 
