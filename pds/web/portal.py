@@ -8,6 +8,7 @@ active (a revoked member of staff is out at once) and, for records, that the pat
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -93,8 +94,6 @@ def _ensure_portal_client(redirect_uri: str) -> None:
                     users="staff",
                 )
             elif redirect_uri not in row.redirect_uri_list:
-                import json
-
                 row.redirect_uris = json.dumps([*row.redirect_uri_list, redirect_uri])
             s.commit()
         except IntegrityError:  # another worker registered it first

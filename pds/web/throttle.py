@@ -14,7 +14,7 @@ import hmac
 import math
 from collections.abc import Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from pds.db import run_transaction, utcnow
@@ -84,15 +84,3 @@ class SignInThrottle:
         run_transaction(
             self._sessions, lambda s: s.execute(delete(SignInFailure).where(SignInFailure.key == key))
         )
-
-    def forget_old(self) -> int:
-        """Drop counts nobody has added to for a while (they no longer impose a wait)."""
-        cutoff = self._clock() - FORGET_AFTER
-        self._before_write()
-
-        def drop(s: Session) -> int:
-            old = s.scalars(select(SignInFailure.key).where(SignInFailure.last_at < cutoff)).all()
-            s.execute(delete(SignInFailure).where(SignInFailure.last_at < cutoff))
-            return len(old)
-
-        return run_transaction(self._sessions, drop)
