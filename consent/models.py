@@ -124,6 +124,13 @@ class Grant(SQLModel, table=True):
     def is_live(self, now: dt.datetime) -> bool:
         return self.status == "active" and self.starts_at <= now < self.ends_at
 
+    def record_window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The record dates the grant covers, as [since, until)."""
+        start, end = self.records_from, self.records_until
+        since = dt.datetime.combine(start, dt.time(), dt.UTC) if start else None
+        until = dt.datetime.combine(end, dt.time(), dt.UTC) + dt.timedelta(days=1) if end else None
+        return since, until
+
     def covers_kind(self, kind: str) -> bool:
         """Whether a record of this kind is within the grant's FHIR resource types (if it names any)."""
         types = self.resource_type_list

@@ -379,12 +379,7 @@ class ProfessionalReads:
         return grant, records
 
     def _within(self, grant: Grant) -> list[StoredRecord]:
-        since = dt.datetime.combine(grant.records_from, dt.time(), dt.UTC) if grant.records_from else None
-        until = (
-            dt.datetime.combine(grant.records_until, dt.time(), dt.UTC) + dt.timedelta(days=1)
-            if grant.records_until
-            else None
-        )
+        since, until = grant.record_window()
         page = self.vault.records.list(
             grant.citizen_id, categories=grant.category_list, since=since, until=until, limit=MAX_READ
         )

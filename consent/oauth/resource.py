@@ -74,10 +74,7 @@ class Access:
     def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The record dates the grant covers, as [since, until)."""
         assert self.grant is not None
-        start, end = self.grant.records_from, self.grant.records_until
-        since = dt.datetime.combine(start, dt.time(), dt.UTC) if start else None
-        until = dt.datetime.combine(end, dt.time(), dt.UTC) + dt.timedelta(days=1) if end else None
-        return since, until
+        return self.grant.record_window()
 
 
 class GrantBoundValidator(BearerTokenValidator):
