@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -79,7 +81,43 @@ class OAuthClient(SQLModel, table=True):
         return self.token_endpoint_auth_method == "none"  # noqa: S105 (a method name)
 
 
-class Grant(SQLModel, table=True):
+class GrantTerms:
+    """What a grant allows and when, worked out from its columns: shared by Grant and LiveGrant."""
+
+    if TYPE_CHECKING:  # the columns it reads; declared by each class, not here (they would be fields)
+        categories: str
+        resource_types: str
+        status: str
+        starts_at: dt.datetime
+        ends_at: dt.datetime
+        records_from: dt.date | None
+        records_until: dt.date | None
+
+    @property
+    def category_list(self) -> list[str]:
+        return [c for c in self.categories.split(",") if c]
+
+    @property
+    def resource_type_list(self) -> list[str]:
+        return [t for t in self.resource_types.split(",") if t]
+
+    def is_live(self, now: dt.datetime) -> bool:
+        return self.status == "active" and self.starts_at <= now < self.ends_at
+
+    def record_window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The record dates the grant covers, as [since, until)."""
+        start, end = self.records_from, self.records_until
+        since = dt.datetime.combine(start, dt.time(), dt.UTC) if start else None
+        until = dt.datetime.combine(end, dt.time(), dt.UTC) + dt.timedelta(days=1) if end else None
+        return since, until
+
+    def covers_kind(self, kind: str) -> bool:
+        """Whether a record of this kind is within the grant's FHIR resource types (if it names any)."""
+        types = self.resource_type_list
+        return not types or not kind.startswith("fhir:") or kind.partition(":")[2] in types
+
+
+class Grant(GrantTerms, SQLModel, table=True):
     """The consent itself: a citizen lets a grantee read some categories, for a purpose, for a time.
 
     Tokens only carry a grant; every read checks the grant is still live.
@@ -113,28 +151,23 @@ class Grant(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
     revoked_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
-    @property
-    def category_list(self) -> list[str]:
-        return [c for c in self.categories.split(",") if c]
 
-    @property
-    def resource_type_list(self) -> list[str]:
-        return [t for t in self.resource_types.split(",") if t]
+@dataclass(frozen=True)
+class LiveGrant(GrantTerms):
+    """A grant as a read found it live: the columns a read uses, read without the ORM (every read pays
+    for it). Those the live check compares are in GrantService.check_for_read."""
 
-    def is_live(self, now: dt.datetime) -> bool:
-        return self.status == "active" and self.starts_at <= now < self.ends_at
-
-    def record_window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """The record dates the grant covers, as [since, until)."""
-        start, end = self.records_from, self.records_until
-        since = dt.datetime.combine(start, dt.time(), dt.UTC) if start else None
-        until = dt.datetime.combine(end, dt.time(), dt.UTC) + dt.timedelta(days=1) if end else None
-        return since, until
-
-    def covers_kind(self, kind: str) -> bool:
-        """Whether a record of this kind is within the grant's FHIR resource types (if it names any)."""
-        types = self.resource_type_list
-        return not types or not kind.startswith("fhir:") or kind.partition(":")[2] in types
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    client_id: str
+    categories: str
+    resource_types: str
+    purpose: str
+    status: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    records_from: dt.date | None
+    records_until: dt.date | None
 
 
 class AuthorizationCode(SQLModel, table=True):

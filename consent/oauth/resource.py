@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError,
 from sqlalchemy.orm import Session
 
 from consent import scopes
-from consent.models import Grant
+from consent.models import LiveGrant
 from consent.services import GrantNotLive, GrantService, TokenRevoked
 from consent.tokens import AccessClaims, InvalidToken, TokenVerifier
 from pds.errors import PdsError
@@ -63,7 +63,7 @@ class Access:
     """A token that passed every check, with the grant it carries and what both allow."""
 
     claims: AccessClaims
-    grant: Grant | None = None
+    grant: LiveGrant | None = None
     categories: list[str] = field(default_factory=list)  # the token's scope and the grant both allow
 
     @property
