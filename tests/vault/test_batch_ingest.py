@@ -53,18 +53,26 @@ PAYLOADS: list[dict[str, Any]] = [
     {"value": 0.1, "big": 1e16, "small": 1.5e-7, "int": 12345678901234567890, "neg": -0.0},
     {"nested": {"list": [1, [2, [3, {"deep": None}]], True, False]}, "empty": {}, "none": []},
     {"1": "string key", "unicode ключ": "значение"},
+    {"resourceType": "Observation", "note": "no null anywhere: orjson's own bytes", "value": 5.5},
+    {"text": "the word null in a string"},
 ]
 
 
-def test_a_payload_is_stored_as_compact_json_exactly(runtime: Runtime, source: str) -> None:
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def test_a_payload_is_stored_as_compact_json_of_the_same_value(runtime: Runtime, source: str) -> None:
     alice = add_citizen(runtime)
     with runtime.vault() as v:
         batch = [record(alice, f"obs-{i}", **p) for i, p in enumerate(PAYLOADS)]
         ids = v.records.put(batch).stored
     with runtime.vault() as v:
         for rid, r in zip(ids, batch, strict=True):
-            expected = json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            assert v.records.get(rid).payload_json == expected.encode()
+            stored = v.records.get(rid).payload_json
+            # the same value, keys in the same order, every float to the bit, and nothing between tokens
+            assert _compact(json.loads(stored)) == _compact(r.payload)
+            assert len(stored) <= len(_compact(r.payload))
 
 
 def _circular() -> dict[str, Any]:
