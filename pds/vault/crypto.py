@@ -72,20 +72,24 @@ def seal(key: DataKey, plaintext: bytes, *, row_id: UUID, category: str) -> byte
     """Encrypt plaintext for one row of key's citizen."""
     nonce = os.urandom(NONCE_BYTES)
     header = HEADER.pack(FORMAT_VERSION, ALG_AES_256_GCM, key.id, nonce)
-    # record_aad(header, key.citizen_id, row_id, category), spelled out: seal runs once per record
-    # stored, and the general form costs as much as the encryption itself (tests/vault check both agree)
-    aad = b"".join(
+    aad = _record_aad(header, key.citizen_id, row_id, category)
+    return header + key.aead.encrypt(nonce, plaintext, aad)
+
+
+def _record_aad(header: bytes, citizen_id: UUID, row_id: UUID, category: str) -> bytes:
+    """record_aad, spelled out: seal and open_sealed run once per record stored or read, and the
+    general form costs as much as the encryption itself (tests/vault check both agree)."""
+    return b"".join(
         (
             AAD_DOMAIN,
             header,
             _UUID_LENGTH,
-            key.citizen_id.bytes,
+            citizen_id.bytes,
             _UUID_LENGTH,
             row_id.bytes,
             _category_part(category),
         )
     )
-    return header + key.aead.encrypt(nonce, plaintext, aad)
 
 
 _UUID_LENGTH = (16).to_bytes(2, "big")
@@ -111,7 +115,7 @@ def open_sealed(key: DataKey, ciphertext: bytes, *, row_id: UUID, category: str)
     if data_key_id(ciphertext) != key.id:
         raise IntegrityFailure(f"ciphertext of row {row_id} was sealed with another data key")
     header = ciphertext[: HEADER.size]
-    aad = record_aad(header, key.citizen_id, row_id, category)
+    aad = _record_aad(header, key.citizen_id, row_id, category)
     try:
         return key.aead.decrypt(header[-NONCE_BYTES:], ciphertext[HEADER.size :], aad)
     except InvalidTag:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pds.db import one_of, utcnow
@@ -37,6 +37,9 @@ class KeyRow(NamedTuple):
 # on SQLite, re-issued id never finds an old entry).
 _UNWRAPPED: OrderedDict[tuple[int, uuid.UUID, str, bytes], crypto.DataKey] = OrderedDict()
 _UNWRAPPED_LOCK = threading.Lock()
+_K = DataKeyRow.__table__.c  # type: ignore[attr-defined]
+# built once: every API read opens its citizen's key by id, and building the select cost more than running it
+_KEY_ROW = select(_K.id, _K.citizen_id, _K.kek_id, _K.wrapped).where(_K.id == bindparam("key_id"))
 
 
 class DataKeys:
@@ -67,10 +70,7 @@ class DataKeys:
     def by_id(self, key_id: int) -> crypto.DataKey:
         key = self._by_id.get(key_id)
         if key is None:
-            t = DataKeyRow.__table__.c  # type: ignore[attr-defined]
-            row = self.session.execute(
-                select(t.id, t.citizen_id, t.kek_id, t.wrapped).where(t.id == key_id)
-            ).first()
+            row = self.session.execute(_KEY_ROW, {"key_id": key_id}).first()
             if row is None:
                 raise KeyMissing(f"data key {key_id} does not exist")
             key = self._open(row)

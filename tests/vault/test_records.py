@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from pds.db import run_transaction
 from pds.errors import NotFound, ValidationError
 from pds.runtime import Runtime
-from pds.vault import NewRecord
+from pds.vault import NewRecord, StoredRecord
 from pds.vault.models import Citizen
 from tests.conftest import add_citizen, record, record_count
 
@@ -212,3 +213,90 @@ def test_export_streams_every_record_oldest_first(runtime: Runtime, source: str)
     with runtime.vault() as v:
         exported = [r.source_record_id for r in v.records.export(alice)]
     assert exported == [f"a{i}" for i in reversed(range(7))]
+
+
+def _json_dumps_bytes(r: StoredRecord) -> bytes:
+    """How to_json_bytes used to write a record: json.dumps of its fields, the stored payload spliced in."""
+    meta = json.dumps(r._meta(), separators=(",", ":"), ensure_ascii=False).encode()
+    return meta[:-1] + b',"payload":' + r.payload_json + b"}"
+
+
+TRICKY_TEXT = [
+    "obs-1",
+    "",
+    'say "hi"',
+    "back\\slash",
+    "".join(map(chr, range(0x20))),  # every control JSON escapes
+    "\x7f del, \x80 and \x9f (not escaped by JSON)",
+    "café, Zoë, 日本語",
+    "\u2028 line and \u2029 paragraph separators",
+    "astral 😀 𝄞",
+    "\ufeff bom \ufffe",
+    "</script>",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXT)
+def test_record_json_bytes_are_the_bytes_json_dumps_writes(text: str) -> None:
+    zones = [dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(-dt.timedelta(hours=8))]
+    for i, (version, sensitive, zone) in enumerate(
+        [(0, False, zones[0]), (2**63 - 1, True, zones[1]), (7, False, zones[2])]
+    ):
+        r = StoredRecord(
+            id=uuid.uuid4(),
+            citizen_id=uuid.uuid4(),
+            category=text or "health",
+            kind=f"fhir:{text}",
+            source=text,
+            source_record_id=text,
+            version=version,
+            occurred_at=dt.datetime(2026, 1, 1, 10, 0, 0, i * 1234, tzinfo=zone),
+            received_at=dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=zone),
+            payload_json=json.dumps({"note": text}, separators=(",", ":"), ensure_ascii=False).encode(),
+            sensitive=sensitive,
+        )
+        assert r.to_json_bytes() == _json_dumps_bytes(r)
+        assert json.loads(r.to_json_bytes()) == r.to_json()
+
+
+def test_record_json_refuses_a_lone_surrogate_as_json_dumps_did() -> None:
+    r = StoredRecord(
+        uuid.uuid4(),
+        uuid.uuid4(),
+        "health",
+        "fhir:Observation",
+        "gp",
+        "\ud800",
+        1,
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        b"{}",
+    )
+    with pytest.raises(UnicodeEncodeError):
+        _json_dumps_bytes(r)
+    with pytest.raises(UnicodeEncodeError):
+        r.to_json_bytes()
+
+
+def test_records_read_back_write_the_bytes_json_dumps_writes(runtime: Runtime, source: str) -> None:
+    alice = add_citizen(runtime)
+    with runtime.vault() as v:
+        # PostgreSQL keeps no NUL in text: the other controls go through the database
+        texts = [text.replace("\x00", "") or "empty" for text in TRICKY_TEXT]
+        v.records.put([record(alice, text, when=_day(i)) for i, text in enumerate(texts)])
+    with runtime.vault() as v:
+        listed = v.records.list(alice, categories=["health"], kind="fhir:Observation").items
+        got = v.records.get(listed[0].id)
+        exported = list(v.records.export(alice))
+    assert len(listed) == len(exported) == len(TRICKY_TEXT)
+    for r in [*listed, got, *exported]:
+        assert r.to_json_bytes() == _json_dumps_bytes(r)
+
+
+def test_listing_no_category_at_all_finds_nothing(runtime: Runtime, source: str) -> None:
+    alice = add_citizen(runtime)
+    with runtime.vault() as v:
+        v.records.put([record(alice, "obs-1")])
+    with runtime.vault() as v:
+        assert v.records.list(alice, categories=[]).items == []
+        assert len(v.records.list(alice, categories=["health", "education"]).items) == 1
