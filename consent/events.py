@@ -352,10 +352,11 @@ def _describe(e: Event) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """Details as canonical JSON can hold them: no floats, no UUIDs or dates as objects."""
+    # Strings, the most of every read's details, are kept without a call each.
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): v if type(v) is str else _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        items = [_plain(v) for v in value]
+        items = [v if type(v) is str else _plain(v) for v in value]
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items
     if value is None or isinstance(value, bool | int | str):
         return value

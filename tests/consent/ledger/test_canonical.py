@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import enum
 import json
 
 import pytest
 
-from consent.ledger.canonical import canonical_json
+from consent.ledger.canonical import canonical_json, canonical_json_general
 
 
 def test_rfc8785_s3_2_4_example_without_its_floats() -> None:
@@ -147,3 +149,97 @@ def test_the_fast_leaf_writer_is_canonical_json(
     fast = store.leaf_bytes(pending, seq=seq, prev=prev)
     assert fast == canonical_json(store.leaf_members(pending, seq=seq, prev=prev))
     assert json.loads(fast)["event"] == event
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+class Name(str):
+    pass
+
+
+def _nested(depth: int) -> object:
+    value: object = "deep"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+FAST_PATH_CASES = [
+    {"records": ["0190a3c1-7d2e-7c4e-9b1a-2f6d8e9c0a1b"] * 3, "count": 3, "kinds": {"fhir:Observation": 3}},
+    {"b": 1, "a": [], "c": {}, "": None, "A": [True, False], "_": ()},
+    {"quote": 'say "hi"', "backslash": "a\\b", "slash": "a/b", "del": "\x7f"},
+    {"controls": "".join(map(chr, range(0x20))), "\n\t": "key with controls"},
+    ["é", "日本", "\u2028\u2029", "\ufeff", "😀"],  # non-ASCII text: the general writer
+    {"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\U0001f600": 5, "\u0080": 6, "ö": 7},  # RFC 8785 s3.2.3
+    {"\ue000": 1, "\U00010000": 2},  # code point and UTF-16 order disagree
+    [2**53 - 1, -(2**53 - 1), 0, -0, True, 1],
+    [Colour.RED, Name("named"), {Name("key"): Colour.RED}],  # subclasses: the general writer
+    ("a", ("b", ["c"])),
+    _nested(63),
+    _nested(64),
+    "just a string",
+    7,
+    None,
+]
+
+
+@pytest.mark.parametrize("value", FAST_PATH_CASES)
+def test_canonical_json_writes_what_the_general_writer_writes(value: object) -> None:
+    assert canonical_json(value) == canonical_json_general(value)
+
+
+REFUSED = [
+    1.5,
+    {"n": 1.0},
+    [float("nan")],
+    {1: "a"},
+    {True: "a"},
+    {None: "a"},
+    {"a": b"x"},
+    [2**53],
+    {"n": -(2**53)},
+    {"n": 10**30},
+    "\ud800",
+    {"\udfff": 1},
+    [{"k": "lone \ud83d"}],
+    _nested(65),
+    collections.OrderedDict(b=1.5),
+    {"set": {1, 2}},
+]
+
+
+REFUSAL = "not allowed|not a string|not a JSON value|beyond|lone surrogate|deeper than"
+
+
+@pytest.mark.parametrize("value", REFUSED)
+def test_canonical_json_refuses_what_the_general_writer_refuses(value: object) -> None:
+    with pytest.raises(ValueError, match=REFUSAL) as general:
+        canonical_json_general(value)
+    with pytest.raises(ValueError, match=REFUSAL) as fast:
+        canonical_json(value)
+    assert str(fast.value) == str(general.value)
+
+
+def test_canonical_json_refuses_a_cycle() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="deeper than"):
+        canonical_json(loop)
+
+
+def test_a_mapping_that_is_not_a_dict_is_written_as_an_object() -> None:
+    value = collections.OrderedDict([("b", 1), ("a", [1, 2])])
+    assert canonical_json(value) == canonical_json_general(value) == b'{"a":[1,2],"b":1}'
+
+
+def test_the_details_of_a_read_are_written_without_the_general_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from consent.ledger import canonical
+
+    details = FAST_PATH_CASES[0]
+    expected = canonical_json_general(details)
+    monkeypatch.setattr(canonical, "canonical_json_general", None)  # any call to it fails
+    assert canonical_json(details) == expected
