@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent import events
+from consent import events, scopes
 from consent.models import ConsentRequest, Grant, Organisation, StaffMember
 from consent.professionals import CLINICIANS, ROLE_CATEGORIES, ROLE_WORDS, grantee_id
 from consent.services import MAX_GRANT_DAYS, GrantService
@@ -35,15 +35,16 @@ MAX_PURPOSE = 500
 MAX_READ = 500  # records one view shows
 # What a GP may ask for by type; records of other kinds in the health category are not covered by a
 # grant that names types.
-FHIR_TYPES = (
-    "Condition",
-    "MedicationStatement",
-    "MedicationRequest",
-    "AllergyIntolerance",
-    "Observation",
-    "Immunization",
-    "Encounter",
-)
+TYPE_WORDS = {  # each in plain words, for the patient and the professional alike
+    "Condition": "Problems and diagnoses",
+    "MedicationStatement": "Medicines",
+    "MedicationRequest": "Prescriptions",
+    "AllergyIntolerance": "Allergies",
+    "Observation": "Test results",
+    "Immunization": "Immunisations",
+    "Encounter": "Visits and appointments",
+}
+FHIR_TYPES = tuple(TYPE_WORDS)
 NO_SUCH_REQUEST = "no request of your organisation has this id"
 STATUS_WORDS = {
     "pending": "Waiting for the patient",
@@ -182,7 +183,7 @@ class RequestService:
                 citizen_id,
                 "consent_request",
                 f"{who} asks to see your records",
-                f"{who} asks to see {_words(asked.categories)} for {asked.days} days.\n"
+                f"{who} asks to see {scopes.category_words(asked.categories)} for {asked.days} days.\n"
                 f"Why: {asked.purpose}\n\n"
                 "Nothing is shared until you say yes. Sign in to pds and open Requests to approve, "
                 "approve less, or refuse.",
@@ -466,10 +467,3 @@ def _describe(req: ConsentRequest) -> dict[str, Any]:
         "records_from": req.records_from.isoformat() if req.records_from else None,
         "records_until": req.records_until.isoformat() if req.records_until else None,
     }
-
-
-CATEGORY_WORDS = {"health": "your GP health record", "education": "school progress", "case": "your cases"}
-
-
-def _words(categories: Sequence[str]) -> str:
-    return " and ".join(CATEGORY_WORDS.get(c, c) for c in categories)

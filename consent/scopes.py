@@ -23,6 +23,23 @@ PLAIN_WORDS = {
     "offline_access": "Keep this access when you are not using the app, until it ends or you revoke it",
 }
 
+# Each record category in plain words, as a sentence to the citizen says it ("Dr Rahman asks to see your
+# GP health record"); a list on a page starts each with a capital (category_label), and professionals
+# read them without "your" (STAFF_CATEGORY_WORDS).
+CATEGORY_WORDS = {"health": "your GP health record", "education": "school progress", "case": "your cases"}
+STAFF_CATEGORY_WORDS = {"health": "GP health record", "education": "School progress", "case": "Cases"}
+
+
+def category_words(categories: list[str]) -> str:
+    """ "your GP health record and school progress": categories inside a sentence to the citizen."""
+    return " and ".join(CATEGORY_WORDS.get(c, c) for c in categories)
+
+
+def category_label(category: str) -> str:
+    """ "Your GP health record": one category as a list item or a checkbox label."""
+    words = CATEGORY_WORDS.get(category, category)
+    return words[:1].upper() + words[1:]
+
 
 # A source system pushing deliveries to one connector: "connector:<name>" (issued by
 # `pds connectors credentials NAME`), for client-credentials tokens only.

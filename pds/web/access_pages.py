@@ -26,7 +26,7 @@ from consent import scopes
 from consent.clients import ClientService
 from consent.models import ConsentRequest, Grant
 from consent.professionals import STAFF_PREFIX, StaffService
-from consent.requests import RequestService
+from consent.requests import TYPE_WORDS, RequestService
 from consent.services import GrantService
 from pds.db import run_transaction, utcnow
 from pds.errors import NotFound, ValidationError
@@ -37,17 +37,6 @@ from pds.web.forms import Form, NarrowForm
 
 bp = Blueprint("access_pages", __name__)
 
-CATEGORY_WORDS = {"health": "Your GP health record", "education": "School progress", "case": "Your cases"}
-# FHIR record types a professional may ask for, in plain words with the type's own name after them
-TYPE_WORDS = {
-    "Condition": "Problems and diagnoses",
-    "MedicationStatement": "Medicines you take",
-    "MedicationRequest": "Prescriptions",
-    "AllergyIntolerance": "Allergies",
-    "Observation": "Test results",
-    "Immunization": "Immunisations",
-    "Encounter": "Visits and appointments",
-}
 NO_SUCH_GRANT = "no permission of yours has this id"  # the same words whether it exists or not
 SECTIONS = {  # category: (heading, link words, where its page may be: the first the app serves is linked)
     "health": ("Health results and your GP record", "See your health record", ("/account/health",)),
@@ -228,7 +217,7 @@ def change(grant_id: str) -> Response | str:
     if not grant.is_live(utcnow()):
         return redirect(url_for("access_pages.access"), code=303)  # type: ignore[return-value]
     form = NarrowForm()
-    form.categories.choices = [(c, CATEGORY_WORDS.get(c, c)) for c in grant.category_list]
+    form.categories.choices = [(c, scopes.category_label(c)) for c in grant.category_list]
     if request.method == "GET":
         form.categories.data = list(grant.category_list)
     errors: list[tuple[str, str]] = []

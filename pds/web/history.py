@@ -15,12 +15,10 @@ from pds.web.access_pages import grantees, type_words
 
 bp = Blueprint("history", __name__, url_prefix="/account")
 PAGE_SIZE = 50
-CATEGORY_WORDS = {"health": "your health record", "education": "school progress", "case": "your cases"}
 
 
 def _categories(values: Any) -> str:
-    words = [CATEGORY_WORDS.get(str(v), str(v)) for v in values or []]
-    return " and ".join(words) if words else "nothing"
+    return scopes.category_words([str(v) for v in values]) if values else "nothing"
 
 
 def _who(actor: str, names: dict[str, str]) -> str:

@@ -26,7 +26,15 @@ from consent import scopes
 from consent.clients import ClientService
 from consent.models import ConsentRequest, OAuthClient, SigningKey, StaffMember
 from consent.professionals import CLINICIANS, ORG_WORDS, ROLE_CATEGORIES, ROLE_WORDS
-from consent.requests import STATUS_WORDS, AccessRefused, ProfessionalReads, RequestService, check_ask
+from consent.requests import (
+    STATUS_WORDS,
+    TYPE_WORDS,
+    AccessRefused,
+    ProfessionalReads,
+    RequestService,
+    check_ask,
+)
+from consent.scopes import STAFF_CATEGORY_WORDS
 from consent.signing import ALG
 from pds.accounts import generate_password
 from pds.errors import NotFound, PdsError, ValidationError
@@ -43,16 +51,6 @@ PORTAL_CLIENT = "pds-portal"
 PORTAL_SCOPE = "openid profile " + scopes.STAFF_SCOPE
 CALLBACK = "/portal/callback"
 EXCHANGE_TIMEOUT_S = 10
-CATEGORY_WORDS = {"health": "GP health record", "education": "School progress", "case": "Cases"}
-TYPE_WORDS = {
-    "Condition": "Problems and diagnoses",
-    "MedicationStatement": "Medicines",
-    "MedicationRequest": "Prescriptions",
-    "AllergyIntolerance": "Allergies",
-    "Observation": "Test results",
-    "Immunization": "Immunisations",
-    "Encounter": "Appointments and visits",
-}
 TAG_COLOURS = {
     "pending": "blue",
     "approved": "green",
@@ -269,7 +267,7 @@ def _row(req: ConsentRequest, names: dict[uuid.UUID, str]) -> dict[str, Any]:
         "patient": f"NHS number ending {req.patient_hint}",
         "purpose": req.purpose,
         "asked_by": names.get(req.staff_id, ""),
-        "what": ", ".join(CATEGORY_WORDS.get(c, c) for c in req.category_list),
+        "what": ", ".join(STAFF_CATEGORY_WORDS.get(c, c) for c in req.category_list),
         "types": ", ".join(TYPE_WORDS.get(t, t) for t in req.resource_type_list),
         "days": req.days,
         "sent": day(req.created_at),
@@ -298,7 +296,7 @@ def new_request() -> Response:
     member = portal_member()
     assert member is not None
     form = RequestForm()
-    form.categories.choices = [(c, CATEGORY_WORDS[c]) for c in ROLE_CATEGORIES[member.role]]
+    form.categories.choices = [(c, STAFF_CATEGORY_WORDS[c]) for c in ROLE_CATEGORIES[member.role]]
     form.resource_types.choices = list(TYPE_WORDS.items()) if "health" in ROLE_CATEGORIES[member.role] else []
     if not form.categories.choices:
         raise AccessRefused(f"a {ROLE_WORDS[member.role].lower()} does not ask patients for records")
@@ -370,7 +368,7 @@ def _records_view(member: StaffMember, grant_id: uuid.UUID | None, *, back: str)
         grant=grant,
         record=health_record(health) if "health" in grant.category_list else None,
         others=[_other(r) for r in others],
-        covers=", ".join(CATEGORY_WORDS.get(c, c) for c in grant.category_list),
+        covers=", ".join(STAFF_CATEGORY_WORDS.get(c, c) for c in grant.category_list),
         types=", ".join(TYPE_WORDS.get(t, t) for t in grant.resource_type_list),
         until=f"{day(grant.ends_at)}, {grant.ends_at.strftime('%H:%M')} UTC",
         back=back,

@@ -11,12 +11,13 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from markupsafe import Markup
 from wtforms.fields import SelectChoice
 
+from consent import scopes
 from consent.models import ConsentRequest
 from consent.professionals import StaffService
 from consent.requests import FHIR_TYPES, RequestService
 from pds.errors import ValidationError
 from pds.web import db, read_db, read_vault, signed_in_citizen, vault
-from pds.web.access_pages import CATEGORY_WORDS, day, record_range, type_words, until
+from pds.web.access_pages import day, record_range, type_words, until
 from pds.web.forms import RequestDecisionForm
 
 bp = Blueprint("requests_pages", __name__, url_prefix="/account")
@@ -55,7 +56,7 @@ def describe(req: ConsentRequest, names: dict[uuid.UUID, str], status: str) -> d
     return {
         "id": str(req.id),
         "who": names.get(req.staff_id, "A professional who no longer uses pds"),
-        "categories": [CATEGORY_WORDS.get(c, c) for c in req.category_list],
+        "categories": [scopes.category_label(c) for c in req.category_list],
         "types": [type_words(t) for t in req.resource_type_list],
         "purpose": req.purpose,
         "days": f"{req.days} day{'s' if req.days != 1 else ''}",
@@ -98,7 +99,7 @@ def decide(request_id: str) -> Response | str:
     shown = describe(req, StaffService(db()).names([req.staff_id]), status)
     asked_end = dt.datetime.now(dt.UTC) + dt.timedelta(days=req.days)
     form = RequestDecisionForm()
-    form.categories.choices = [SelectChoice(c, CATEGORY_WORDS.get(c, c)) for c in req.category_list]
+    form.categories.choices = [SelectChoice(c, scopes.category_label(c)) for c in req.category_list]
     form.resource_types.choices = [SelectChoice(t, type_words(t)) for t in asked_types(req)]
     if request.method == "GET":
         form.categories.data = list(req.category_list)

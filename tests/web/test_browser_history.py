@@ -59,8 +59,8 @@ def test_the_history_page_in_a_browser(
     expect(table).to_be_visible()
     rows = table.locator("tbody tr").all_inner_texts()
     flagged = _row_of(rows, "Emergency access: Staff member dr-jones read your health summary")
-    read = _row_of(rows, "Diabetes Diary read 1 record (your health record)")
-    allowed = _row_of(rows, "You allowed Diabetes Diary to see your health record")
+    read = _row_of(rows, "Diabetes Diary read 1 record (your GP health record)")
+    allowed = _row_of(rows, "You allowed Diabetes Diary to see your GP health record")
     assert flagged < read < allowed, rows
     assert "Unconscious in A&E" in rows[flagged]
 

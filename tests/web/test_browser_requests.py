@@ -100,10 +100,10 @@ def test_approving_less_then_stopping_a_gps_access_in_a_browser(
     menu.get_by_role("link", name="Who has seen my records", exact=True).click()
     expect(page).to_have_url(base + "/account/access-history")
     rows = page.locator("#history tbody tr")
-    expect(rows.filter(has_text=f"{GP_NAME} asked to see your health record")).to_have_count(1)
+    expect(rows.filter(has_text=f"{GP_NAME} asked to see your GP health record")).to_have_count(1)
     expect(
         rows.filter(
-            has_text=f"You allowed {GP_NAME} to see your health record (only Test results (Observation))"
+            has_text=f"You allowed {GP_NAME} to see your GP health record (only Test results (Observation))"
         )
     ).to_have_count(1)
     expect(rows.filter(has_text=f"{GP_NAME} may no longer see your records (revoked)")).to_have_count(1)

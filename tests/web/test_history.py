@@ -31,8 +31,8 @@ def test_the_history_page_shows_reads_grants_and_emergencies(
     page = browser.open(base + "/account/access-history")
     assert page.status_code == 200
     html = page.text
-    assert "You allowed Diabetes Diary to see your health record" in html
-    assert "Diabetes Diary read 1 record (your health record)" in html
+    assert "You allowed Diabetes Diary to see your GP health record" in html
+    assert "Diabetes Diary read 1 record (your GP health record)" in html
     assert (
         'class="emergency"' in html
         and "Emergency access: </strong>Staff member dr-jones read your health summary" in html

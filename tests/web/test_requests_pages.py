@@ -220,7 +220,7 @@ def test_refusing_shares_nothing_and_is_in_the_ledger(
     assert len(denied) == 1 and denied[0].details["request_id"] == str(request_id)
     history = browser.open(base + "/account/access-history").text
     assert f"You refused a request from {GP_NAME}" in history
-    assert f"{GP_NAME} asked to see your health record" in history
+    assert f"{GP_NAME} asked to see your GP health record" in history
     again = browser.open(f"{base}{REQUESTS}/{request_id}")  # answered: back to the list
     assert again.status_code == 303 and again.headers["Location"] == REQUESTS
 
@@ -306,7 +306,7 @@ def test_a_professionals_grant_is_named_and_can_be_stopped(
         ProfessionalReads(v.session, vault=v).read(v.session.get(StaffMember, surgery.gp), grant.id)
     assert "You approved, then stopped access" in browser.open(base + REQUESTS).text
     history = browser.open(base + "/account/access-history").text
-    assert f"You allowed {GP_NAME} to see your health record (only Test results (Observation))" in history
+    assert f"You allowed {GP_NAME} to see your GP health record (only Test results (Observation))" in history
     assert f"{GP_NAME} may no longer see your records (revoked)" in history
 
 
