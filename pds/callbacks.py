@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import ConsentRequest, Grant
 from consent.requests import RequestService
+from consent.services import GrantService
 from consent.signing import ALG, MAX_SIGNED_LIFETIME, ActiveKey, SigningKeys
 from pds.db import session_scope, utcnow
 from pds.vault import Vault
@@ -48,7 +49,7 @@ BATCH = 20  # callbacks claimed per round
 LEASE = dt.timedelta(minutes=5)  # > BATCH * sum(TIMEOUT_S): a claim outlives its round's posts
 MAX_ERROR = 500  # characters of a receiver's error kept
 INTERVAL_S = 10.0  # between a sender thread's rounds
-EXPIRE_EVERY = 6  # rounds between marking unanswered requests expired (a minute)
+EXPIRE_EVERY = 6  # rounds between marking requests and grants past their time expired (a minute)
 SENT_STATUSES = ("approved", "approved_with_changes")  # a grant goes with these
 
 
@@ -197,6 +198,13 @@ def expire_requests(rt: Runtime) -> int:
         return RequestService(session, vault=rt.open_vault(session)).expire_due()
 
 
+def expire_grants(rt: Runtime) -> int:
+    """Mark grants past their end expired, each with its ledger entry: the citizen's history says so when
+    it happens, not only when an app next tries to read (or cron runs `pds grants expire`)."""
+    with session_scope(rt.sessions) as session:
+        return GrantService(session).expire_due()
+
+
 def _outbox(rt: Runtime, session: Session) -> CallbackOutbox:
     return CallbackOutbox(
         session,
@@ -207,7 +215,8 @@ def _outbox(rt: Runtime, session: Session) -> CallbackOutbox:
 
 
 class CallbackSender:
-    """The callback thread of one server process: expires requests now and then, and posts what is due."""
+    """The callback thread of one server process: expires requests and grants now and then, and posts
+    what is due."""
 
     def __init__(self, runtime: Runtime, *, interval_s: float = INTERVAL_S) -> None:
         self.runtime = runtime
@@ -226,6 +235,7 @@ class CallbackSender:
             try:
                 if rounds % EXPIRE_EVERY == 0:
                     expire_requests(self.runtime)
+                    expire_grants(self.runtime)
                 rounds += 1
                 send_due_callbacks(self.runtime)
             except Exception:  # the next round tries again

@@ -66,6 +66,8 @@ class SignInThrottle:
         key, now = self._id(account), self._clock()
 
         def count(s: Session) -> int:
+            # counts that no longer count go as new ones come: the table holds only the last minutes'
+            s.execute(delete(SignInFailure).where(SignInFailure.last_at < now - FORGET_AFTER))
             row = s.get(SignInFailure, key)
             if row is None:
                 row = SignInFailure(key=key, count=0, last_at=now)
