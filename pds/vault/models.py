@@ -131,6 +131,8 @@ class Record(SQLModel, table=True):
         UniqueConstraint("source_id", "source_record_id"),
         CheckConstraint(_in("category", CATEGORIES), name="category"),
         Index("ix_record_citizen_id_occurred_at_id", "citizen_id", "occurred_at", "id"),
+        # what arrived for a citizen since a moment (live updates, the "new since you last looked" summary)
+        Index("ix_record_citizen_id_received_at_id", "citizen_id", "received_at", "id"),
     )
 
     id: uuid.UUID = Field(primary_key=True)

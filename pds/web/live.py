@@ -20,23 +20,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, session
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from pds.db import utcnow
 from pds.errors import PdsError
-from pds.vault.models import Record
+from pds.vault.arrivals import Arrival, Cursor, arrivals_after, arrivals_since
 from pds.web import signed_in_citizen
 
 log = logging.getLogger(__name__)
@@ -56,9 +53,6 @@ BACKLOG_LIMIT = 500  # at most this many of the newest arrivals after Last-Event
 IDS_PER_EVENT = 20  # an event lists at most this many record ids (its count says how many there were)
 REMEMBERED = 4_096  # arrivals a stream remembers having sent, so a repeat is dropped
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_NO_RECORD = uuid.UUID(int=0)  # sorts before every record id
-_CURSOR = re.compile(r"(\d{1,19})(?:\.([0-9a-f]{32}))?")
 
 bp = Blueprint("live", __name__)
 
@@ -80,79 +74,6 @@ class Busy(PdsError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(BUSY_RETRY_S)}
-
-
-# -- positions in the stream -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Cursor:
-    """A place in a citizen's arrivals: everything received at or before `at`, up to `record_id`."""
-
-    at: dt.datetime
-    record_id: uuid.UUID = _NO_RECORD
-
-    def __str__(self) -> str:
-        return f"{(self.at - _EPOCH) // dt.timedelta(microseconds=1)}.{self.record_id.hex}"
-
-    @classmethod
-    def parse(cls, value: str | None) -> Cursor | None:
-        """None for anything malformed: a stream then starts from now, as if it had no position."""
-        match = _CURSOR.fullmatch((value or "").strip())
-        if match is None:
-            return None
-        try:
-            at = _EPOCH + dt.timedelta(microseconds=int(match.group(1)))
-        except OverflowError:
-            return None
-        return cls(at, uuid.UUID(hex=match.group(2)) if match.group(2) else _NO_RECORD)
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A record that arrived, or a new version of one: which, whose, and when. Never its content."""
-
-    record_id: uuid.UUID
-    citizen_id: uuid.UUID
-    category: str
-    version: int
-    received_at: dt.datetime
-
-    @property
-    def key(self) -> tuple[uuid.UUID, int, dt.datetime]:
-        return (self.record_id, self.version, self.received_at)
-
-    @property
-    def cursor(self) -> Cursor:
-        return Cursor(self.received_at, self.record_id)
-
-
-_COLUMNS = (Record.id, Record.citizen_id, Record.category, Record.version, Record.received_at)
-
-
-def arrivals_since(session: Session, citizens: Iterable[uuid.UUID], floor: dt.datetime) -> list[Arrival]:
-    """Arrivals received after `floor` for these citizens, oldest first (the citizen index narrows it)."""
-    rows = session.execute(
-        select(*_COLUMNS)
-        .where(Record.citizen_id.in_(list(citizens)), Record.received_at > floor)
-        .order_by(Record.received_at, Record.id)
-    )
-    return [Arrival(*row) for row in rows]
-
-
-def arrivals_after(session: Session, citizen_id: uuid.UUID, cursor: Cursor, limit: int) -> list[Arrival]:
-    """The newest `limit` of one citizen's arrivals after `cursor`, oldest first."""
-    after = or_(
-        Record.received_at > cursor.at,
-        and_(Record.received_at == cursor.at, Record.id > cursor.record_id),
-    )
-    rows = session.execute(
-        select(*_COLUMNS)
-        .where(Record.citizen_id == citizen_id, after)
-        .order_by(Record.received_at.desc(), Record.id.desc())
-        .limit(limit)
-    )
-    return [Arrival(*row) for row in reversed(rows.all())]
 
 
 # -- one poller per process, fanning out to the streams ----------------------------------------------
