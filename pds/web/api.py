@@ -70,6 +70,10 @@ def _record_read(access: Access, record_ids: list[str], what: dict[str, Any]) ->
         grant_id=access.grant.id,
         details={"records": record_ids, "purpose": access.grant.purpose, **what},
     )
+    # What the response holds has been read: end the read transaction before the entry commits. On
+    # SQLite a reader left open across every commit keeps the WAL from ever being reset: it grew by
+    # every entry (100 MB in 3,000 reads), and a read cost a third more.
+    read_db().rollback()
     current_app.extensions["pds.readlog"].append(entry)
 
 
