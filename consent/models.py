@@ -81,17 +81,12 @@ class OAuthClient(SQLModel, table=True):
         return self.token_endpoint_auth_method == "none"  # noqa: S105 (a method name)
 
 
-class GrantTerms:
-    """What a grant allows and when, worked out from its columns: shared by Grant and LiveGrant."""
+class AskedFor:
+    """Categories and FHIR types, stored comma-separated, as lists: grants and requests both hold them."""
 
     if TYPE_CHECKING:  # the columns it reads; declared by each class, not here (they would be fields)
         categories: str
         resource_types: str
-        status: str
-        starts_at: dt.datetime
-        ends_at: dt.datetime
-        records_from: dt.date | None
-        records_until: dt.date | None
 
     @property
     def category_list(self) -> list[str]:
@@ -100,6 +95,17 @@ class GrantTerms:
     @property
     def resource_type_list(self) -> list[str]:
         return [t for t in self.resource_types.split(",") if t]
+
+
+class GrantTerms(AskedFor):
+    """What a grant allows and when, worked out from its columns: shared by Grant and LiveGrant."""
+
+    if TYPE_CHECKING:
+        status: str
+        starts_at: dt.datetime
+        ends_at: dt.datetime
+        records_from: dt.date | None
+        records_until: dt.date | None
 
     def is_live(self, now: dt.datetime) -> bool:
         return self.status == "active" and self.starts_at <= now < self.ends_at
@@ -342,7 +348,7 @@ class StaffMember(SQLModel, table=True):
     revoked_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
 
-class ConsentRequest(SQLModel, table=True):
+class ConsentRequest(AskedFor, SQLModel, table=True):
     """A professional asks a citizen for consent. Made for an NHS number whether or not it is known here,
     so the asker learns nothing beyond "request sent"; the number itself is kept only as its blind index."""
 
@@ -376,11 +382,3 @@ class ConsentRequest(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_when())
     expires_at: dt.datetime = Field(sa_column=_when())  # unanswered by then: expired
     decided_at: dt.datetime | None = Field(default=None, sa_column=_when(nullable=True))
-
-    @property
-    def category_list(self) -> list[str]:
-        return [c for c in self.categories.split(",") if c]
-
-    @property
-    def resource_type_list(self) -> list[str]:
-        return [t for t in self.resource_types.split(",") if t]

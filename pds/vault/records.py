@@ -494,23 +494,8 @@ _LOOKUP_JSON = (  # SQLite, as _LIVE_KEYS_JSON: (source id, JSON array of source
     "WHERE source_id = ? AND source_record_id IN (SELECT value FROM json_each(?))"
 )
 
-# What a read takes of a record row, in the order _open unpacks it.
-_READ_COLUMNS = tuple(
-    _RECORDS.c[name]
-    for name in (
-        "id",
-        "citizen_id",
-        "category",
-        "kind",
-        "source_id",
-        "source_record_id",
-        "version",
-        "occurred_at",
-        "received_at",
-        "sensitive",
-        "payload",
-    )
-)
+# What a read takes of a record row, in the order _open unpacks it: the columns put writes, in its order.
+_READ_COLUMNS = tuple(_RECORDS.c[name] for name in _INSERT_COLUMNS)
 _GET = select(*_READ_COLUMNS).where(_RECORDS.c.id == bindparam("record_id"))
 _LIST_FILTERS = ("category", "categories", "kind", "since", "until", "at")
 
