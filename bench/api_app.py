@@ -12,8 +12,10 @@ from pathlib import Path
 from flask import Response
 
 from pds import create_app
+from pds.serve import start_background
 
 app = create_app()
+start_background(app)  # as `pds serve` does in each worker: checkpoints and upkeep run beside the reads
 _floor: list[bytes] = []
 
 

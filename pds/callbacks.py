@@ -30,7 +30,7 @@ from consent.models import ConsentRequest, Grant
 from consent.requests import RequestService
 from consent.services import GrantService
 from consent.signing import ALG, MAX_SIGNED_LIFETIME, ActiveKey, SigningKeys
-from pds.db import session_scope, utcnow
+from pds.db import session_scope, tidy_sqlite_wal, utcnow
 from pds.vault import Vault
 
 if TYPE_CHECKING:
@@ -215,8 +215,8 @@ def _outbox(rt: Runtime, session: Session) -> CallbackOutbox:
 
 
 class CallbackSender:
-    """The callback thread of one server process: expires requests and grants now and then, and posts
-    what is due."""
+    """The upkeep thread of one server process: posts the callbacks that are due, expires requests and
+    grants now and then, and keeps a SQLite WAL from growing without end (pds.db.tidy_sqlite_wal)."""
 
     def __init__(self, runtime: Runtime, *, interval_s: float = INTERVAL_S) -> None:
         self.runtime = runtime
@@ -240,3 +240,7 @@ class CallbackSender:
                 send_due_callbacks(self.runtime)
             except Exception:  # the next round tries again
                 log.exception("could not send consent request callbacks")
+            try:
+                tidy_sqlite_wal(self.runtime.engine)
+            except Exception:
+                log.exception("could not checkpoint the SQLite WAL")

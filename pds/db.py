@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, DateTime, any_, cast, event
@@ -162,6 +163,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+WAL_TIDY_BYTES = 32 * 1024 * 1024  # a SQLite WAL larger than this is checkpointed back to empty
+WAL_TIDY_WAIT_MS = 250  # how long that waits for readers; new writers wait meanwhile
+
+
+def tidy_sqlite_wal(engine: Engine, *, above: int = WAL_TIDY_BYTES) -> bool:
+    """Checkpoint a SQLite WAL larger than `above` back to empty; True if it was emptied.
+
+    SQLite starts its WAL afresh only when a checkpoint finds no reader on an older snapshot. Several
+    server processes under steady API reads nearly always have one, and the WAL grew by tens of MB a
+    minute, each read slower for it. This waits at most WAL_TIDY_WAIT_MS for the readers to finish; if
+    they do not, nothing is lost and the next call tries again.
+    """
+    if engine.dialect.name != "sqlite":
+        return False
+    raw = engine.raw_connection()
+    try:
+        files = [row[2] for row in raw.execute("PRAGMA database_list") if row[1] == "main" and row[2]]
+        wal = Path(files[0] + "-wal") if files else None
+        if wal is None or not wal.exists() or wal.stat().st_size <= above:
+            return False
+        raw.execute(f"PRAGMA busy_timeout={WAL_TIDY_WAIT_MS}")
+        try:
+            busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        return not busy
+    finally:
+        raw.close()
 
 
 def session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:

@@ -73,21 +73,28 @@ class PdsServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from consent.ledger.checkpointer import Checkpointer
         from pds import create_app
-        from pds.callbacks import CallbackSender
-        from pds.notify import Sender
 
         app = create_app(self.settings)
-        rt = app.extensions["pds"]
-        # in each worker, after the fork: a thread must not be started before it
-        Checkpointer(
-            rt.sessions, rt.read_sessions, rt.checkpoints, interval_s=self.settings.ledger.checkpoint_interval
-        ).start()
-        if self.settings.smtp.host:
-            Sender(rt, interval_s=self.settings.smtp.interval).start()
-        CallbackSender(rt).start()  # signed callbacks to GP systems, and expiring unanswered requests
+        start_background(app)  # in each worker, after the fork: a thread must not be started before it
         return app
+
+
+def start_background(app: Any) -> None:
+    """The threads each server process runs beside its requests: ledger checkpoints, email, and upkeep
+    (callbacks to GP systems, expiring requests and grants, the SQLite WAL)."""
+    from consent.ledger.checkpointer import Checkpointer
+    from pds.callbacks import CallbackSender
+    from pds.notify import Sender
+
+    rt = app.extensions["pds"]
+    settings = rt.settings
+    Checkpointer(
+        rt.sessions, rt.read_sessions, rt.checkpoints, interval_s=settings.ledger.checkpoint_interval
+    ).start()
+    if settings.smtp.host:
+        Sender(rt, interval_s=settings.smtp.interval).start()
+    CallbackSender(rt).start()
 
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
