@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, DateTime, any_, cast, event
+from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -212,14 +212,6 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def one_of(session: Session, column: Any, values: list[Any]) -> Any:
-    """column IN values. On PostgreSQL as = ANY(one array parameter): the statement is then the same
-    whatever the count, so its plan is cached, where IN (...) is a new statement for each count."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(cast(values, ARRAY(column.type)))
-    return column.in_(values)
 
 
 def uuid7() -> uuid.UUID:

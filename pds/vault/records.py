@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ARRAY, String, and_, any_, bindparam, func, or_, select, true, update
+from sqlalchemy import ARRAY, String, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from pds.db import utcnow
@@ -24,8 +24,8 @@ from pds.errors import NotFound, ValidationError
 from pds.settings import VaultSettings
 from pds.vault import crypto
 from pds.vault.bulk import insert_rows
-from pds.vault.keys import DataKeys, KeyRow
-from pds.vault.models import CATEGORIES, Citizen, DataKeyRow, Record, Source
+from pds.vault.keys import DataKeys
+from pds.vault.models import CATEGORIES, Record, Source
 
 KIND = re.compile(r"^[a-z][a-z0-9]*:[A-Za-z][A-Za-z0-9._-]{0,54}$")
 MAX_SOURCE_RECORD_ID = 255
@@ -64,23 +64,6 @@ _UPDATED_AT = [(name, _INSERT_COLUMNS.index(name)) for name in _UPDATED]
 
 # Statements put runs for every batch, built once (building a select costs about as much as running it).
 _SOURCES_NAMED = select(Source.name, Source.id).where(Source.name.in_(bindparam("names", expanding=True)))
-_K, _C = DataKeyRow.__table__.c, Citizen.__table__.c  # type: ignore[attr-defined]
-_LIVE_KEYS = (  # as DataKeys.preload reads them: the citizen is active and the key not destroyed
-    select(_K.id, _K.citizen_id, _K.kek_id, _K.wrapped)
-    .join(Citizen.__table__, _C.id == _K.citizen_id)  # type: ignore[attr-defined]
-    .where(_C.status == "active", _K.wrapped.is_not(None))
-)
-# SQLite: the ids as one JSON array, so the text is the same for every batch. Run as it is written (the
-# query through SQLAlchemy, with an IN list made for each batch, cost twice what SQLite takes to answer
-# it); ids come back as the 32 hex digits SQLAlchemy stores a UUID as.
-_LIVE_KEYS_JSON = (
-    "SELECT k.id, k.citizen_id, k.kek_id, k.wrapped FROM data_key AS k "
-    "JOIN citizen AS c ON c.id = k.citizen_id "
-    "WHERE c.status = 'active' AND k.wrapped IS NOT NULL "
-    "AND k.citizen_id IN (SELECT value FROM json_each(?))"
-)
-# PostgreSQL: = ANY(one array), the same statement whatever the count, so its plan is cached (pds.db.one_of)
-_LIVE_KEYS_ANY = _LIVE_KEYS.where(_K.citizen_id == any_(bindparam("ids", type_=ARRAY(_K.citizen_id.type))))
 
 
 @dataclass(frozen=True)
@@ -270,19 +253,8 @@ class RecordService:
         return found
 
     def _check_citizens(self, records: Sequence[NewRecord]) -> None:
-        """Every record's citizen is live, and their key is opened for sealing (one query).
-
-        The key rows are read here, live in this transaction, so an erased citizen is refused even if
-        this process opened their key before (DataKeys.adopt).
-        """
-        wanted = list({r.citizen_id for r in records})
-        if self._postgres():
-            rows = self.session.execute(_LIVE_KEYS_ANY, {"ids": wanted}).all()
-            live = self.keys.adopt([KeyRow(*row) for row in rows])
-        else:
-            by_hex = {c.hex: c for c in wanted}
-            found = self.session.connection().exec_driver_sql(_LIVE_KEYS_JSON, (json.dumps(list(by_hex)),))
-            live = self.keys.adopt([KeyRow(key, by_hex[cid], kek, blob) for key, cid, kek, blob in found])
+        """Every record's citizen is live, and their key is opened for sealing (one query)."""
+        live = self.keys.preload(r.citizen_id for r in records)
         for i, r in enumerate(records):
             if r.citizen_id not in live:
                 raise ValidationError(f"no live citizen {r.citizen_id}", field=f"records[{i}].citizen_id")
@@ -489,7 +461,7 @@ def _lookup_each() -> Any:
 
 
 _LOOKUP_EACH = _lookup_each()
-_LOOKUP_JSON = (  # SQLite, as _LIVE_KEYS_JSON: (source id, JSON array of source record ids)
+_LOOKUP_JSON = (  # SQLite, as DataKeys.preload's: (source id, JSON array of source record ids)
     "SELECT source_record_id, id, citizen_id, version FROM record "
     "WHERE source_id = ? AND source_record_id IN (SELECT value FROM json_each(?))"
 )
