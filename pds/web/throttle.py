@@ -69,11 +69,9 @@ class SignInThrottle:
             # counts that no longer count go as new ones come: the table holds only the last minutes'
             s.execute(delete(SignInFailure).where(SignInFailure.last_at < now - FORGET_AFTER))
             row = s.get(SignInFailure, key)
-            if row is None:
+            if row is None:  # a count past its window was deleted just above: this starts afresh
                 row = SignInFailure(key=key, count=0, last_at=now)
                 s.add(row)
-            elif now - row.last_at > FORGET_AFTER:
-                row.count = 0
             row.count, row.last_at = row.count + 1, now
             return row.count
 
