@@ -48,10 +48,6 @@ def _length_prefixed(*parts: bytes) -> bytes:
     return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
 
 
-def record_aad(header: bytes, citizen_id: UUID, row_id: UUID, category: str) -> bytes:
-    return AAD_DOMAIN + header + _length_prefixed(citizen_id.bytes, row_id.bytes, category.encode())
-
-
 @dataclass(frozen=True)
 class DataKey:
     """An unwrapped citizen data key, ready to use. Never stored, never logged."""
@@ -72,13 +68,15 @@ def seal(key: DataKey, plaintext: bytes, *, row_id: UUID, category: str) -> byte
     """Encrypt plaintext for one row of key's citizen."""
     nonce = os.urandom(NONCE_BYTES)
     header = HEADER.pack(FORMAT_VERSION, ALG_AES_256_GCM, key.id, nonce)
-    aad = _record_aad(header, key.citizen_id, row_id, category)
+    aad = record_aad(header, key.citizen_id, row_id, category)
     return header + key.aead.encrypt(nonce, plaintext, aad)
 
 
-def _record_aad(header: bytes, citizen_id: UUID, row_id: UUID, category: str) -> bytes:
-    """record_aad, spelled out: seal and open_sealed run once per record stored or read, and the
-    general form costs as much as the encryption itself (tests/vault check both agree)."""
+def record_aad(header: bytes, citizen_id: UUID, row_id: UUID, category: str) -> bytes:
+    """The associated data of a record's ciphertext: the domain, the header, then the citizen, the row
+    and the category, each length-prefixed. Spelled out, not through _length_prefixed: seal and
+    open_sealed run once per record stored or read, and the general form cost as much as the encryption
+    (tests/vault hold it to the format's definition, and a golden ciphertext to its bytes)."""
     return b"".join(
         (
             AAD_DOMAIN,
@@ -115,7 +113,7 @@ def open_sealed(key: DataKey, ciphertext: bytes, *, row_id: UUID, category: str)
     if data_key_id(ciphertext) != key.id:
         raise IntegrityFailure(f"ciphertext of row {row_id} was sealed with another data key")
     header = ciphertext[: HEADER.size]
-    aad = _record_aad(header, key.citizen_id, row_id, category)
+    aad = record_aad(header, key.citizen_id, row_id, category)
     try:
         return key.aead.decrypt(header[-NONCE_BYTES:], ciphertext[HEADER.size :], aad)
     except InvalidTag:

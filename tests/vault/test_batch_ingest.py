@@ -44,7 +44,10 @@ def test_seal_binds_the_associated_data_record_aad_defines() -> None:
     for category in ("health", "education", "case", "profile", "é" * 300):
         sealed = crypto.seal(key, b"x", row_id=row, category=category)
         header = sealed[: crypto.HEADER.size]
-        aad = crypto.record_aad(header, key.citizen_id, row, category)
+        # the format's definition, written out here: domain, header, then each part with its 2-byte length
+        parts = (key.citizen_id.bytes, row.bytes, category.encode())
+        aad = crypto.AAD_DOMAIN + header + b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+        assert crypto.record_aad(header, key.citizen_id, row, category) == aad
         assert key.aead.decrypt(header[-crypto.NONCE_BYTES :], sealed[crypto.HEADER.size :], aad) == b"x"
 
 
