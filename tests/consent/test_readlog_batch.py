@@ -115,3 +115,109 @@ def test_a_sqlite_writer_gets_the_lock_soon_after_it_is_released(db_url: str, on
     waiter.dispose()
     # released_at is taken just before COMMIT; the waiter's pauses are at most a few ms
     assert 0 <= got_at - released_at[0] < 0.05
+
+
+class HeldFirstCommit:
+    """events.append_events as it is, except that the first call waits until released: the request
+    writing it holds its turn while the others queue behind it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_after_first: bool = False) -> None:
+        self.real = events.append_events
+        self.calls: list[int] = []  # entries per call
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.fail_after_first = fail_after_first
+        monkeypatch.setattr(events, "append_events", self)
+
+    def __call__(self, session: object, entries: list[events.Event]) -> object:
+        self.calls.append(len(entries))
+        if len(self.calls) == 1:
+            self.entered.set()
+            assert self.release.wait(10)
+        elif self.fail_after_first:
+            raise RuntimeError("the disk is full")
+        return self.real(session, entries)  # type: ignore[arg-type]
+
+
+def start(log: ReadLog, entries: list[events.Event]) -> tuple[list[threading.Thread], list[object]]:
+    outcomes: list[object] = [None] * len(entries)
+
+    def run(i: int) -> None:
+        try:
+            log.append(entries[i])
+            outcomes[i] = "ok"
+        except Exception as exc:  # the test looks at what each request saw
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(entries))]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def wait_for_queue(log: ReadLog, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(log._waiting) < n:
+        assert time.monotonic() < deadline, f"{len(log._waiting)} queued, not {n}"
+        time.sleep(0.005)
+
+
+def test_reads_that_arrive_while_one_writes_go_in_one_commit_after_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [add_citizen(runtime, f"Person {i}") for i in range(3)]
+    log = ReadLog(runtime.sessions)
+    held = HeldFirstCommit(monkeypatch)
+    first, first_outcome = start(log, [read(people[0])])
+    assert held.entered.wait(10)
+    rest, outcomes = start(log, [read(people[i % 3], i) for i in range(1, 11)])
+    wait_for_queue(log, 10)
+    assert outcomes == [None] * 10  # none may answer before its entry is committed
+    held.release.set()
+    for thread in first + rest:
+        thread.join(10)
+    assert first_outcome == ["ok"] and outcomes == ["ok"] * 10
+    assert held.calls == [1, 10]  # the first alone in its own thread, then the ten together
+    assert seqs(runtime, people[1]) == [0, 1, 2, 3]
+    with session_scope(runtime.read_sessions) as s:
+        assert audit(s).entries == 11
+
+
+def test_a_failed_commit_fails_every_read_in_it_and_the_log_goes_on(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = add_citizen(runtime, "Alice")
+    log = ReadLog(runtime.sessions)
+    held = HeldFirstCommit(monkeypatch, fail_after_first=True)
+    first, first_outcome = start(log, [read(alice)])
+    assert held.entered.wait(10)
+    rest, outcomes = start(log, [read(alice, i) for i in range(1, 6)])
+    wait_for_queue(log, 5)
+    held.release.set()
+    for thread in first + rest:
+        thread.join(10)
+    assert first_outcome == ["ok"]
+    assert all(isinstance(o, RuntimeError) and str(o) == "the disk is full" for o in outcomes), outcomes
+    assert seqs(runtime, alice) == [0]  # none of the failed batch was written
+    monkeypatch.setattr(events, "append_events", held.real)
+    log.append(read(alice, 9))  # the next read writes at once: nobody is left holding the turn
+    assert seqs(runtime, alice) == [0, 1]
+
+
+def test_a_read_that_waits_too_long_fails_and_leaves_the_queue(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = add_citizen(runtime, "Alice")
+    log = ReadLog(runtime.sessions)
+    held = HeldFirstCommit(monkeypatch)
+    monkeypatch.setattr("consent.readlog.WAIT_S", 0.2)
+    first, first_outcome = start(log, [read(alice)])
+    assert held.entered.wait(10)
+    with pytest.raises(TimeoutError, match="not committed in time"):
+        log.append(read(alice, 1))
+    assert log._waiting == []
+    held.release.set()
+    first[0].join(10)
+    assert first_outcome == ["ok"]
+    log.append(read(alice, 2))
+    assert held.calls == [1, 1]  # the entry that timed out was never written
+    assert seqs(runtime, alice) == [0, 1]
