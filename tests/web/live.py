@@ -19,7 +19,10 @@ from pds.runtime import Runtime
 from tests.conftest import make_settings
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-CHECKED = re.compile(r'<input type="checkbox" name="categories" value="([a-z]+)"[^>]*checked>')
+# a ticked category box, whatever order its attributes come in
+CHECKED = re.compile(
+    r'<input(?=[^>]*\bname="categories")(?=[^>]*\btype="checkbox")(?=[^>]*\schecked\b)[^>]*\bvalue="([a-z]+)"'
+)
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the test reads the Location header
 
 
