@@ -45,7 +45,9 @@ def _oauth_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except ValueError:
+        except ValueError as exc:
+            if not _raised_in_authlib(exc):
+                raise  # our own bug (a template's, say): not the client's fault, and not to be hidden
             response = jsonify(
                 error="invalid_request", error_description="a parameter holds forbidden characters"
             )
@@ -53,6 +55,16 @@ def _oauth_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return response
 
     return wrapper
+
+
+def _raised_in_authlib(exc: BaseException) -> bool:
+    """Whether Authlib was on the way to where the error was raised."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if str(frame.tb_frame.f_globals.get("__name__", "")).startswith("authlib."):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _see_other(response: Response) -> Response:

@@ -682,3 +682,16 @@ def test_the_citizen_chooses_when_the_grant_ends(
     with runtime.sessions() as s:
         grant = s.scalars(select(Grant)).one()
     assert grant.ends_at == dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+def test_only_authlibs_refusal_of_forbidden_characters_is_called_the_clients_fault() -> None:
+    from authlib.oauth2.rfc6749 import errors
+
+    from pds.web.oauth import _raised_in_authlib
+
+    with pytest.raises(ValueError, match="forbidden characters") as refused:
+        errors.InvalidRequestError(description="\x00").get_body()
+    assert _raised_in_authlib(refused.value)
+    with pytest.raises(ValueError, match="invalid literal") as ours:
+        int("not a number")  # as a bug of ours in the view or its template would
+    assert not _raised_in_authlib(ours.value)
