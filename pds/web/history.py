@@ -40,6 +40,16 @@ def _who(actor: str, names: dict[str, str]) -> str:
     return "pds"
 
 
+# What the API's reads other than records name themselves in the ledger, in the citizen's words
+_THINGS_READ = {
+    "profile": "your name and email address",
+    "identity": "who you are",
+    "userinfo": "your sign-in details",
+    "access history": "your access history",
+    "consent receipt": "a consent receipt",
+}
+
+
 def describe(item: events.HistoryItem, names: dict[str, str]) -> dict[str, Any]:
     """One entry as the page shows it: when, who, what, under which grant."""
     d = item.details
@@ -67,7 +77,7 @@ def describe(item: events.HistoryItem, names: dict[str, str]) -> dict[str, Any]:
     }.get(item.event)
     if item.event == events.RECORDS_READ:
         count = d.get("count")
-        thing = d.get("what") or (
+        thing = _THINGS_READ.get(str(d.get("what")), d.get("what")) or (
             f"{count} record{'s' if count != 1 else ''}" if count is not None else "records"
         )
         what = f"{who} read {thing}"

@@ -3,6 +3,8 @@ receipts one click away, and nothing for anyone not signed in as that citizen.""
 
 from __future__ import annotations
 
+import re
+
 import jwt
 import requests
 
@@ -33,9 +35,10 @@ def test_the_history_page_shows_reads_grants_and_emergencies(
     html = page.text
     assert "You allowed Diabetes Diary to see your GP health record" in html
     assert "Diabetes Diary read 1 record (your GP health record)" in html
+    words = re.sub(r"<[^>]+>", "", html)  # the page's text, as a screen reader reads the row
     assert (
-        'class="emergency"' in html
-        and "Emergency access: </strong>Staff member dr-jones read your health summary" in html
+        'class="govuk-table__row emergency"' in html
+        and "Emergency access: Staff member dr-jones read your health summary" in words
     )
     assert "Unconscious in A&amp;E" in html
     # newest first: the emergency read is above the app's read, which is above the grant
@@ -77,3 +80,27 @@ def test_the_history_is_only_for_the_citizen_signed_in(
     refused = other.open(base + f"/account/access-history/{grant_event.position}/receipt")
     assert refused.status_code == 404 and refused.json()["field"] == "index"
     assert other.open(base + "/account/access-history?before=x").status_code == 422
+
+
+def test_reads_other_than_records_are_named_in_plain_words() -> None:
+    import datetime as dt
+
+    from pds.web.history import describe
+
+    def read(actor: str, what: str) -> str:
+        item = events.HistoryItem(
+            position=7,
+            seq=0,
+            leaf=b"{}",
+            event=events.RECORDS_READ,
+            time=dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
+            details={"actor": actor, "what": what},
+            salt=b"",
+        )
+        return str(describe(item, {"app-1": "Diabetes Diary"})["what"])
+
+    assert read("oauth:id_token", "profile") == "An app you signed in to read your name and email address"
+    assert read("client:app-1", "identity") == "Diabetes Diary read who you are"
+    assert read("client:app-1", "access history") == "Diabetes Diary read your access history"
+    # what pds does not know is shown as it was written (an emergency read says what was opened)
+    assert read("staff:dr-jones", "your health summary") == "Staff member dr-jones read your health summary"
