@@ -3,14 +3,18 @@ and, for a change to a grant, a consent receipt to download."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from consent import events, scopes
+from consent.ledger.canonical import canonical_json
+from consent.ledger.verify import VerificationError, check_entry_document
 from pds.errors import NotFound, ValidationError
-from pds.web import ledger, read_db, signed_in_citizen
+from pds.web import ledger, read_db, runtime, signed_in_citizen
 from pds.web.access_pages import grantees, type_words
 
 bp = Blueprint("history", __name__, url_prefix="/account")
@@ -133,4 +137,42 @@ def download_receipt(index: str) -> Response:
         token,
         mimetype="application/jwt",
         headers={"Content-Disposition": f'attachment; filename="consent-receipt-{index}.jwt"'},
+    )
+
+
+@bp.get("/access-history/<index>")
+def entry_page(index: str) -> Response | str:
+    """One of the citizen's entries with its proof: checked here as their own software would check it,
+    with what they need to check it again themselves."""
+    citizen_id = signed_in_citizen()
+    if citizen_id is None:
+        return redirect(url_for("account.signin", next=request.path), code=303)
+    if not index.isdigit() or len(index) > 19:
+        raise NotFound("no entry of yours at this index", field="index")
+    position = int(index)
+    found = events.history(read_db(), citizen_id, position=position, limit=1)
+    if not found:
+        raise NotFound("no entry of yours at this index", field="index")
+    item = found[0]
+    head = ledger.covering_head(position)
+    proof = ledger.entry_document(read_db(), position, head)
+    key = runtime().checkpoints(read_db()).verifier_key()
+    try:
+        checkpoint, problem = check_entry_document(proof, key), None
+    except VerificationError as exc:  # shown, not hidden: the page exists to say whether it checks out
+        checkpoint, problem = None, str(exc)
+    details = canonical_json(item.details)
+    commitment = hashlib.sha256(item.salt + details).hexdigest()
+    return render_template(
+        "history_entry.html",
+        row=describe(item, _names(found)),
+        proof=proof,
+        checkpoint=checkpoint,
+        problem=problem,
+        key=key,
+        leaf=json.dumps(json.loads(item.leaf), indent=2),
+        details=json.dumps(item.details, indent=2, ensure_ascii=False),
+        salt=item.salt.hex(),
+        commitment=commitment,
+        commitment_holds=json.loads(item.leaf).get("commitment") == commitment,
     )

@@ -4,6 +4,7 @@ click away, no console errors, and the receipt link reachable from the keyboard.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import jwt
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from consent import events
+from consent.ledger.verify import check_entry_document
 from pds.runtime import Runtime
 from tests.web.browser import check_accessibility
 from tests.web.live import Browser, Person
@@ -103,17 +105,27 @@ def test_the_history_page_in_a_browser(
     # nothing went wrong on the page so far
     assert problems == []
 
-    # the entry link opens its proof
-    entry_url = f"{base}/ledger/entries/{granted}"
-    with page.expect_response(entry_url) as answered:
-        page.locator(f"#entry-{granted}").get_by_role("link", name=f"Entry {granted}", exact=True).click()
-    expect(page).to_have_url(entry_url)
-    response = answered.value
-    assert response.status == 200 and response.headers["content-type"].startswith("application/json")
-    proof = response.json()
-    assert proof["index"] == granted and proof["tree_size"] > granted
-    assert isinstance(proof["inclusion_proof"], list) and proof["checkpoint"]
-    expect(page.locator("body")).to_contain_text('"leaf_hash"')
+    # the entry link opens its page: the proof checked, what the entry says, and how to check it again
+    page.locator(f"#entry-{granted}").get_by_role("link", name=f"Entry {granted}", exact=True).click()
+    expect(page).to_have_url(f"{base}/account/access-history/{granted}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {granted} in the ledger")
+    expect(page.locator("#entry")).to_contain_text("You allowed Diabetes Diary to see your GP health record")
+    expect(page.locator("#proof-checked")).to_contain_text(f"this entry is entry {granted} of")
+    expect(page.locator("#commitment-holds")).to_be_visible()
+    expect(page.locator("#leaf")).not_to_contain_text(alice.email)  # the ledger names no one
+    check_accessibility(page)
+    page.screenshot(path=str(artifacts / "history-entry.png"), full_page=True)
+
+    # the proof downloads, and checks out with the ledger's key alone, as `pds ledger check-proof` does it
+    with page.expect_download() as downloading:
+        page.locator("#proof-download").click()
+    download = downloading.value
+    assert download.suggested_filename == f"ledger-entry-{granted}.json"
+    proof = json.loads(Path(download.path()).read_text())
+    key = page.locator("#verifier-key").inner_text()
+    checkpoint = check_entry_document(proof, key)
+    assert proof["index"] == granted and checkpoint.size > granted
+    assert problems == []
 
 
 def _row_of(rows: list[str], text: str) -> int:

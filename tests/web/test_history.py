@@ -7,9 +7,12 @@ import re
 
 import jwt
 import requests
+from sqlalchemy import text
 
 from consent import events
+from consent.ledger.verify import leaf_hash
 from pds.runtime import Runtime
+from tests.consent.ledger.test_audit import tampering
 from tests.web.live import Browser, Person, add_person
 from tests.web.test_oauth import authorize, oauth
 
@@ -47,7 +50,7 @@ def test_the_history_page_shows_reads_grants_and_emergencies(
     with runtime.sessions() as s:
         grant_event = next(h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED)
     link = f"/account/access-history/{grant_event.position}/receipt"
-    assert link in html and f'href="/ledger/entries/{grant_event.position}"' in html
+    assert link in html and f'href="/account/access-history/{grant_event.position}"' in html
     download = browser.open(base + link)
     assert download.status_code == 200
     assert (
@@ -80,6 +83,38 @@ def test_the_history_is_only_for_the_citizen_signed_in(
     refused = other.open(base + f"/account/access-history/{grant_event.position}/receipt")
     assert refused.status_code == 404 and refused.json()["field"] == "index"
     assert other.open(base + "/account/access-history?before=x").status_code == 422
+    for index in (str(grant_event.position), "x", "9" * 25):  # hers, not his; and no entry at all
+        page = other.open(base + f"/account/access-history/{index}")
+        assert page.status_code == 404 and page.json()["field"] == "index", index
+    entry_url = base + f"/account/access-history/{grant_event.position}"
+    signed_out = requests.get(entry_url, allow_redirects=False, timeout=10)
+    assert signed_out.status_code == 303 and signed_out.headers["Location"].startswith("/signin?next=")
+
+
+def test_an_entry_whose_proof_fails_says_so(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    browser = Browser(base)
+    browser.sign_in(alice)
+    authorize(base, oauth(base, app_client), browser)
+    with runtime.sessions() as s:
+        granted = next(h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED)
+    page = browser.open(base + f"/account/access-history/{granted.position}")
+    assert (
+        page.status_code == 200 and 'id="proof-checked"' in page.text and 'id="commitment-holds"' in page.text
+    )
+
+    # someone with the database rewrites the entry's time, and its stored hash to match
+    leaf = granted.leaf.replace(b'"time_us":', b'"time_us":1', 1)
+    with tampering(runtime) as conn:
+        conn.execute(
+            text("UPDATE ledger_entry SET leaf = :leaf, leaf_hash = :hash WHERE position = :p"),
+            {"leaf": leaf, "hash": leaf_hash(leaf), "p": granted.position},
+        )
+    page = browser.open(base + f"/account/access-history/{granted.position}")
+    assert page.status_code == 200
+    assert 'id="proof-failed"' in page.text and 'id="proof-checked"' not in page.text
+    assert "does not check out" in page.text
 
 
 def test_reads_other_than_records_are_named_in_plain_words() -> None:
