@@ -713,6 +713,17 @@ def site_paths() -> dict[str, Schema]:
                 parameters=[query("before", DIGITS, "show entries older than this")],
             )
         },
+        "/account/access-history/{index}": {
+            "get": op(
+                "One entry of the citizen's access history: its proof checked, and how to check it offline",
+                {
+                    "200": page,
+                    "303": reply("Sign in first", header="Location"),
+                    "404": problem("Not an entry of yours"),
+                },
+                parameters=[{"name": "index", "in": "path", "required": True, "schema": DIGITS}],
+            )
+        },
         "/account/access-history/{index}/receipt": {
             "get": op(
                 "Download a consent receipt (signed JWT)",
