@@ -111,7 +111,7 @@ class ReadLog:
     def _commit_one(self, waiter: _Waiter) -> None:
         try:
             run_transaction(self.sessions, lambda s: events.append_events(s, [waiter.entry]))
-        except Exception as exc:
+        except BaseException as exc:  # settled whatever happens, or its request would wait for ever
             waiter.settle(exc)
         else:
             waiter.settle()
