@@ -64,14 +64,23 @@ def test_the_history_page_shows_reads_grants_and_emergencies(
     )
 
 
-def test_the_history_is_only_for_the_citizen_signed_in(
+def allowed(
     base: str, app_client: dict, alice: Person, runtime: Runtime
-) -> None:
+) -> tuple[Browser, events.HistoryItem]:
+    """Alice, signed in, has allowed the app through the consent screen: her browser, and that entry."""
     browser = Browser(base)
     browser.sign_in(alice)
     authorize(base, oauth(base, app_client), browser)
     with runtime.sessions() as s:
-        grant_event = next(h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED)
+        return browser, next(
+            h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED
+        )
+
+
+def test_the_history_is_only_for_the_citizen_signed_in(
+    base: str, app_client: dict, alice: Person, runtime: Runtime
+) -> None:
+    _, grant_event = allowed(base, app_client, alice, runtime)
 
     stranger = requests.get(base + "/account/access-history", allow_redirects=False, timeout=10)
     assert stranger.status_code == 303 and stranger.headers["Location"].startswith("/signin?next=")
@@ -94,11 +103,7 @@ def test_the_history_is_only_for_the_citizen_signed_in(
 def test_an_entry_whose_proof_fails_says_so(
     base: str, app_client: dict, alice: Person, runtime: Runtime
 ) -> None:
-    browser = Browser(base)
-    browser.sign_in(alice)
-    authorize(base, oauth(base, app_client), browser)
-    with runtime.sessions() as s:
-        granted = next(h for h in events.history(s, alice.citizen_id) if h.event == events.GRANT_CREATED)
+    browser, granted = allowed(base, app_client, alice, runtime)
     page = browser.open(base + f"/account/access-history/{granted.position}")
     assert (
         page.status_code == 200 and 'id="proof-checked"' in page.text and 'id="commitment-holds"' in page.text
