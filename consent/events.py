@@ -84,6 +84,11 @@ class Recorded:
     leaf_hash: bytes
 
 
+def commit(salt: bytes, details: bytes) -> bytes:
+    """A leaf's commitment to its details (canonical JSON bytes): SHA-256 of the salt and the details."""
+    return hashlib.sha256(salt + details).digest()
+
+
 def append_event(
     session: Session,
     event_type: str,
@@ -124,7 +129,7 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
     for e in batch:
         salt = os.urandom(SALT_BYTES)
         details = canonical_json(_plain(_describe(e)))
-        commitment = hashlib.sha256(salt + details).digest()
+        commitment = commit(salt, details)
         subject = pseudonyms[e.citizen_id] if e.citizen_id is not None else None
         pending.append(store.PendingLeaf(e.event_type, store.time_us(e.at or now), subject, commitment))
         bodies.append(salt + details)

@@ -3,7 +3,6 @@ and, for a change to a grant, a consent receipt to download."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from typing import Any
@@ -161,18 +160,17 @@ def entry_page(index: str) -> Response | str:
         checkpoint, problem = check_entry_document(proof, key), None
     except VerificationError as exc:  # shown, not hidden: the page exists to say whether it checks out
         checkpoint, problem = None, str(exc)
-    details = canonical_json(item.details)
-    commitment = hashlib.sha256(item.salt + details).hexdigest()
+    leaf = json.loads(item.leaf)
+    commitment = events.commit(item.salt, canonical_json(item.details)).hex()
     return render_template(
         "history_entry.html",
         row=describe(item, _names(found)),
-        proof=proof,
         checkpoint=checkpoint,
         problem=problem,
         key=key,
-        leaf=json.dumps(json.loads(item.leaf), indent=2),
+        leaf=json.dumps(leaf, indent=2),
         details=json.dumps(item.details, indent=2, ensure_ascii=False),
         salt=item.salt.hex(),
         commitment=commitment,
-        commitment_holds=json.loads(item.leaf).get("commitment") == commitment,
+        commitment_holds=leaf.get("commitment") == commitment,
     )
