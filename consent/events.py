@@ -111,6 +111,9 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
     if not batch:
         return []
     provider = _provider(session)
+    # Each entry's salted commitment needs nothing from the log: made before the lock, it is not
+    # time other appenders wait through.
+    salted = [_salted(e) for e in batch]
     store.lock(session)  # before the subject keys: two first events of one citizen must not race
     keys = DataKeys(session, provider=provider)
     citizens = {e.citizen_id for e in batch if e.citizen_id is not None}
@@ -125,18 +128,14 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
     pseudonyms = {cid: _pseudonym(session, keys, cid) for cid in citizens}
 
     now = utcnow()
-    pending, bodies = [], []
-    for e in batch:
-        salt = os.urandom(SALT_BYTES)
-        details = canonical_json(_plain(_describe(e)))
-        commitment = commit(salt, details)
+    pending = []
+    for e, (_, commitment) in zip(batch, salted, strict=True):
         subject = pseudonyms[e.citizen_id] if e.citizen_id is not None else None
         pending.append(store.PendingLeaf(e.event_type, store.time_us(e.at or now), subject, commitment))
-        bodies.append(salt + details)
     appended = store.append(session, pending, locked=True, state=state)
 
     rows = []
-    for e, a, body in zip(batch, appended, bodies, strict=True):
+    for e, a, (body, _) in zip(batch, appended, salted, strict=True):
         if e.citizen_id is not None:
             body = crypto.seal(
                 keys.active(e.citizen_id), body, row_id=uuid.UUID(int=a.position), category=DETAIL_CATEGORY
@@ -144,6 +143,13 @@ def append_events(session: Session, batch: Sequence[Event]) -> list[Recorded]:
         rows.append({"position": a.position, "citizen_id": e.citizen_id, "body": body})
     session.execute(insert(LedgerDetail.__table__), rows)
     return [Recorded(a.position, a.leaf, a.leaf_hash) for a in appended]
+
+
+def _salted(event: Event) -> tuple[bytes, bytes]:
+    """An entry's salt and canonical details (what its citizen's vault keeps), and its commitment."""
+    salt = os.urandom(SALT_BYTES)
+    details = canonical_json(_plain(_describe(event)))
+    return salt + details, commit(salt, details)
 
 
 # The batch's citizens' live data keys (as DataKeys.preload reads them), after the log's state:

@@ -29,7 +29,7 @@ LEAF_VERSION = 1
 # pg_advisory_xact_lock takes a bigint; any constant that no other code uses will do.
 APPEND_LOCK_KEY = int.from_bytes(hashlib.sha256(b"pds/ledger/append").digest()[:8], "big", signed=True)
 
-FEW_SUBJECTS = 4  # up to this many subjects in a batch, their heads are read one by one
+FEW_SUBJECTS = 4  # up to this many subjects, size, frontier and heads are read in one query
 _E = LedgerEntry.__table__.c  # type: ignore[attr-defined]
 _N = LedgerNode.__table__.c  # type: ignore[attr-defined]
 
@@ -169,13 +169,23 @@ class LogState:
     subjects: set[bytes]  # whose heads were read; one of them missing from `heads` has no entry yet
 
 
+# Each subject's last (seq, leaf hash): one index seek per subject, however long their history (a
+# max() grouped by subject reads every entry of each).
+_PG_HEADS = (
+    "SELECT 'h', q.i - 1, h.subject_seq, h.leaf_hash, NULL, NULL "
+    "FROM unnest(CAST(:subjects AS bytea[])) WITH ORDINALITY AS q(subject, i) CROSS JOIN LATERAL "
+    "(SELECT subject_seq, leaf_hash FROM ledger_entry WHERE subject = q.subject "
+    "ORDER BY subject_seq DESC LIMIT 1) AS h"
+)
+HEADS_PER_QUERY = 400  # SQLite's compound SELECT holds at most 500 terms
+
 # The log's state in one query: size, frontier and subject heads, as rows (tag, n1, n2, b, t1, t2):
 # ('s', size), ('n', level, position, hash), ('h', subject's index, seq, leaf hash). t1 and t2 are
 # for callers that add rows of their own with UNION ALL (consent.events adds the subjects' data keys).
 # The frontier is worked out from the size in SQL: one round trip where it took two.
 STATE_SQL = {
     "postgresql": (
-        "WITH s AS (SELECT coalesce(max(position) + 1, 0) AS size FROM ledger_entry), "
+        "WITH s AS (SELECT coalesce(max(position) + 1, 0) AS size FROM ledger_entry), "  # noqa: S608 (constants only)
         "f AS (SELECT lv AS level, (s.size >> lv) - 1 AS position "
         "FROM s, generate_series(0, 62) AS lv WHERE (s.size >> lv) & 1 = 1) "
         "SELECT 's' AS tag, s.size AS n1, CAST(NULL AS bigint) AS n2, CAST(NULL AS bytea) AS b, "
@@ -184,10 +194,7 @@ STATE_SQL = {
         "FROM f JOIN ledger_entry AS e ON e.position = f.position WHERE f.level = 0 "
         "UNION ALL SELECT 'n', n.level, n.position, n.hash, NULL, NULL "
         "FROM f JOIN ledger_node AS n ON n.level = f.level AND n.position = f.position WHERE f.level > 0 "
-        "UNION ALL SELECT 'h', q.i - 1, h.subject_seq, h.leaf_hash, NULL, NULL "
-        "FROM unnest(CAST(:subjects AS bytea[])) WITH ORDINALITY AS q(subject, i) CROSS JOIN LATERAL "
-        "(SELECT subject_seq, leaf_hash FROM ledger_entry WHERE subject = q.subject "
-        "ORDER BY subject_seq DESC LIMIT 1) AS h"
+        "UNION ALL " + _PG_HEADS
     ),
     "sqlite": (
         "WITH s(size) AS (SELECT coalesce(max(position) + 1, 0) FROM ledger_entry), "
@@ -212,6 +219,12 @@ def state_sql(dialect: str, subjects: int) -> str:
     if dialect == "postgresql":
         return STATE_SQL[dialect]
     return STATE_SQL["sqlite"] + "".join(_SQLITE_HEAD.format(i=i) for i in range(subjects))
+
+
+def _heads_sql(dialect: str, subjects: int) -> str:
+    if dialect == "postgresql":
+        return _PG_HEADS
+    return "".join(_SQLITE_HEAD.format(i=i) for i in range(subjects)).removeprefix(" UNION ALL ")
 
 
 def state_params(dialect: str, subjects: Sequence[bytes]) -> dict[str, object]:
@@ -306,34 +319,12 @@ def _subject_heads(session: Session, subjects: set[bytes]) -> dict[bytes, tuple[
     """Each subject's last (sequence number, leaf hash), read under the append lock."""
     heads: dict[bytes, tuple[int, bytes]] = {}
     todo = list(subjects)
-    if not todo:
-        return heads
-    if len(todo) <= FEW_SUBJECTS:  # the usual read-log batch: one index seek each beats a grouped join
-        for subject in todo:
-            row = session.execute(
-                select(_E.subject_seq, _E.leaf_hash)
-                .where(_E.subject == subject)
-                .order_by(_E.subject_seq.desc())
-                .limit(1)
-            ).first()
-            if row is not None:
-                heads[subject] = (int(row[0]), row[1])
-        return heads
-    for start in range(0, len(todo), 500):
-        chunk = todo[start : start + 500]
-        last = (
-            select(_E.subject, func.max(_E.subject_seq).label("seq"))
-            .where(_E.subject.in_(chunk))
-            .group_by(_E.subject)
-            .subquery()
-        )
-        rows = session.execute(
-            select(_E.subject, _E.subject_seq, _E.leaf_hash).join(
-                last, (last.c.subject == _E.subject) & (last.c.seq == _E.subject_seq)
-            )
-        )
-        for subject, seq, h in rows:
-            heads[subject] = (int(seq), h)
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(todo), HEADS_PER_QUERY):
+        chunk = todo[start : start + HEADS_PER_QUERY]
+        rows = session.execute(text(_heads_sql(dialect, len(chunk))), state_params(dialect, chunk))
+        for _, i, seq, h, *_ in rows:
+            heads[chunk[int(i)]] = (int(seq), bytes(h))
     return heads
 
 

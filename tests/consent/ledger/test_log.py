@@ -466,6 +466,41 @@ EVENTS_PER_WORKER = 50
 BATCHES = (1, 1, 4, 2, 1, 5)  # transaction sizes, in turn
 
 
+def test_a_batch_of_more_subjects_than_one_heads_query_holds_chains_each_to_its_last_entry(
+    runtime: Runtime,
+) -> None:
+    # each subject gets a few entries first, so the heads read must find the last of several
+    subjects = [hashlib.sha256(b"subject %d" % i).digest() for i in range(store.HEADS_PER_QUERY + 37)]
+    leaves_per_subject = 3
+    time_us = 1_767_225_600_000_000
+
+    def batch() -> list[store.PendingLeaf]:
+        return [
+            store.PendingLeaf(events.RECORDS_READ, time_us, subject, hashlib.sha256(subject).digest())
+            for subject in subjects
+        ]
+
+    for _ in range(leaves_per_subject):  # one transaction per round: heads come from the database
+        with session_scope(runtime.sessions) as s:
+            store.append(s, batch())
+
+    with session_scope(runtime.sessions) as s:
+        rows = entries(s)
+        assert len(rows) == len(subjects) * leaves_per_subject
+        last: dict[bytes, tuple[int, bytes]] = {}
+        for _, leaf, h, subject, seq in rows:
+            assert subject is not None
+            doc = json.loads(leaf)
+            want_seq, want_prev = (
+                (0, None) if subject not in last else (last[subject][0] + 1, last[subject][1])
+            )
+            assert (seq, doc["subject_seq"]) == (want_seq, want_seq)
+            assert doc["subject_prev"] == (None if want_prev is None else want_prev.hex())
+            last[subject] = (seq, h)
+        assert {seq for seq, _ in last.values()} == {leaves_per_subject - 1}
+        assert audit(s).entries == len(rows)
+
+
 def _append_worker(db_url: str, keys_dir: str, citizens: list[str], worker: int, start: Any) -> None:
     rt = Runtime.build(make_settings(db_url, Path(keys_dir)))
     ids = [uuid.UUID(c) for c in citizens]
