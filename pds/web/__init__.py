@@ -142,6 +142,8 @@ def install_templates(app: Flask) -> None:
     from flask_wtf.csrf import generate_csrf
     from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
+    from pds.web.forms import example_day
+
     assert app.jinja_loader is not None
     app.jinja_loader = ChoiceLoader(
         [app.jinja_loader, PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
@@ -151,4 +153,5 @@ def install_templates(app: Flask) -> None:
         main_navigation=main_navigation,
         signed_in=lambda: signed_in_citizen() is not None,
         csrf_token=generate_csrf,
+        example_day=example_day,
     )

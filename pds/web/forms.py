@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
@@ -16,7 +17,7 @@ from wtforms import (
     StringField,
 )
 from wtforms.fields import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, ValidationError
 
 MAX_GRANT_DAYS = 366  # as consent.services allows
 
@@ -26,6 +27,37 @@ DURATIONS = [
     SelectChoice("180", "6 months"),
     SelectChoice("365", "1 year"),
 ]
+
+
+def example_day() -> str:
+    """A date as the date input takes it, a month from today, for its hint ("For example, 27 3 2027")."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    return f"{day.day} {day.month} {day.year}"
+
+
+class DayMonthYear(DateField):
+    """GOV.UK's date input (templates/_date_input.html): day, month and year boxes posted under the
+    field's one name, in that order. All three empty is no date; anything else must be a real date."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        parts = [str(v).strip() for v in valuelist]
+        self.data = None
+        if not any(parts):
+            return
+        if len(parts) != 3:
+            raise ValueError("Enter a day, a month and a year")
+        missing = [name for name, part in zip(("day", "month", "year"), parts, strict=True) if not part]
+        if missing:
+            raise ValueError(f"The date must include a {' and a '.join(missing)}")
+        day, month, year = parts
+        if not all(p.isascii() and p.isdigit() for p in parts) or len(day) > 2 or len(month) > 2:
+            raise ValueError("The date must be a real date, in numbers, like 27 3 2027")
+        if len(year) != 4:
+            raise ValueError("The year must have 4 numbers")
+        try:
+            self.data = dt.date(int(year), int(month), int(day))
+        except ValueError:
+            raise ValueError("The date must be a real date") from None
 
 
 class Form(FlaskForm):
@@ -61,9 +93,9 @@ class NarrowForm(Form):
     """Take categories away from a grant, or end it sooner (choices are the grant's own categories)."""
 
     categories = SelectMultipleField("What it may see", choices=[], validate_choice=True)
-    ends_on = DateField("End it sooner: the last day it may read", validators=[Optional()])
+    ends_on = DayMonthYear("End it sooner: the last day it may read")
 
-    def validate_ends_on(self, field: DateField) -> None:
+    def validate_ends_on(self, field: DayMonthYear) -> None:
         today = dt.datetime.now(dt.UTC).date()
         if field.data is not None and field.data < today:
             raise ValidationError("Choose today or a later day")
@@ -71,9 +103,9 @@ class NarrowForm(Form):
 
 class ConsentForm(Form):
     duration = SelectField("For how long", choices=DURATIONS, default="90")
-    ends_on = DateField("Or until a date you choose (the last day it may read)", validators=[Optional()])
+    ends_on = DayMonthYear("Or until a date you choose (the last day it may read)")
 
-    def validate_ends_on(self, field: DateField) -> None:
+    def validate_ends_on(self, field: DayMonthYear) -> None:
         today = dt.datetime.now(dt.UTC).date()
         if field.data is not None and not today <= field.data < today + dt.timedelta(days=MAX_GRANT_DAYS):
             raise ValidationError("Choose a date from today and within a year")
@@ -100,9 +132,9 @@ class RequestDecisionForm(Form):
     )
     categories = SelectMultipleField("What they may see", choices=[], validate_choice=True)
     resource_types = SelectMultipleField("Which parts of your GP record", choices=[], validate_choice=True)
-    ends_on = DateField("End it sooner: the last day they may read", validators=[Optional()])
+    ends_on = DayMonthYear("End it sooner: the last day they may read")
 
-    def validate_ends_on(self, field: DateField) -> None:
+    def validate_ends_on(self, field: DayMonthYear) -> None:
         today = dt.datetime.now(dt.UTC).date()
         if self.decision.data == "change" and field.data is not None and field.data < today:
             raise ValidationError("Choose today or a later day")

@@ -29,6 +29,14 @@ CHALLENGE = "WWW-Authenticate"
 STRING, INTEGER, URI = {"type": "string"}, {"type": "integer"}, {"type": "string", "format": "uri"}
 UUID, WHEN = {"type": "string", "format": "uuid"}, {"type": "string", "format": "date-time"}
 STRINGS, DIGITS = {"type": "array", "items": STRING}, {"type": "string", "pattern": "^[0-9]+$"}
+# A page's date field is GOV.UK's date input: three boxes posted under the one name (form style, exploded)
+DATE_BOXES = {
+    "type": "array",
+    "items": STRING,
+    "minItems": 3,
+    "maxItems": 3,
+    "description": "day, month and year, in that order (for example 27, 3, 2027); all three empty: none",
+}
 
 
 def ref(name: str, kind: str = "schemas") -> Schema:
@@ -591,6 +599,10 @@ def authorize_paths() -> dict[str, Schema]:
         decision={"enum": ["allow", "deny"]},
         categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
         duration={**DIGITS, "description": "days"},
+        ends_on={
+            **DATE_BOXES,
+            "description": "the last day it may read, instead of duration: " + DATE_BOXES["description"],
+        },
     )
     back = reply("Back to the client with code or error, state and iss", header="Location")
     common = {
@@ -800,7 +812,7 @@ def site_paths() -> dict[str, Schema]:
                     "csrf_token categories",
                     **each(STRING, "csrf_token"),
                     categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
-                    ends_on={"type": "string", "format": "date"},
+                    ends_on=DATE_BOXES,
                 ),
             ),
         },
@@ -902,7 +914,7 @@ def site_paths() -> dict[str, Schema]:
                     decision={"enum": ["approve", "change", "refuse"]},
                     categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
                     resource_types={"type": "array", "items": {"enum": list(FHIR_TYPES)}},
-                    ends_on={"type": "string", "format": "date"},
+                    ends_on=DATE_BOXES,
                 ),
             ),
         },
@@ -981,7 +993,8 @@ def portal_paths() -> dict[str, Schema]:
                 {"303": reply("Request sent: its page", header="Location"), "400": bad, "403": refused},
                 requestBody=form(
                     "csrf_token nhs_number purpose categories days",
-                    **each(STRING, "csrf_token nhs_number purpose days records_from records_until"),
+                    **each(STRING, "csrf_token nhs_number purpose days"),
+                    **each(DATE_BOXES, "records_from records_until"),
                     categories={"type": "array", "items": {"enum": list(CATEGORIES)}},
                     resource_types={"type": "array", "items": STRING},
                 ),

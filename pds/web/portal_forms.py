@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from wtforms import DateField, EmailField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import EmailField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length
 
 from consent.professionals import ROLE_ORGS, ROLE_WORDS
-from pds.web.forms import Form
+from pds.web.forms import DayMonthYear, Form
 
 DAYS = [
     SelectChoice(v, t)
@@ -28,8 +28,8 @@ class RequestForm(Form):
         "Which parts of the GP record (none ticked: all of it)", choices=[], validate_choice=True
     )
     days = SelectField("For how long", choices=DAYS, default="90")
-    records_from = DateField("Records from (optional)", validators=[Optional()])
-    records_until = DateField("Records up to (optional)", validators=[Optional()])
+    records_from = DayMonthYear("Records from (optional)")
+    records_until = DayMonthYear("Records up to (optional)")
 
 
 class EmergencyForm(Form):

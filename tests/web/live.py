@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import uuid
@@ -93,17 +94,22 @@ class Browser:
         allow: bool = True,
         categories: list[str] | None = None,
         duration: str = "90",
-        ends_on: str = "",
+        ends_on: dt.date | None = None,
     ) -> requests.Response:
         data: dict[str, object] = {
             "csrf_token": self.csrf(page.text),
             "duration": duration,
-            "ends_on": ends_on,
+            "ends_on": date_parts(ends_on),
             "decision": "allow" if allow else "deny",
         }
         # as a browser would: the boxes stay ticked unless the citizen unticks them
         data["categories"] = categories if categories is not None else CHECKED.findall(page.text)
         return self.http.post(consent_url, data=data, allow_redirects=False)
+
+
+def date_parts(day: dt.date | None) -> list[str]:
+    """A day as GOV.UK's date input posts it: the day, month and year boxes, under one name."""
+    return ["", "", ""] if day is None else [str(day.day), str(day.month), str(day.year)]
 
 
 def query_of(location: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ import datetime as dt
 from consent import events
 from consent.models import Grant
 from pds.runtime import Runtime
-from tests.web.live import Browser, Person, add_person
+from tests.web.live import Browser, Person, add_person, date_parts
 from tests.web.test_oauth import connected
 
 
@@ -57,7 +57,7 @@ def test_ending_sooner_and_never_wider(base: str, app_client: dict, alice: Perso
     grant = grant_of(runtime, alice)
     last_day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).date()
     assert (
-        change(browser, grant, categories=["health", "education"], ends_on=last_day.isoformat()).status_code
+        change(browser, grant, categories=["health", "education"], ends_on=date_parts(last_day)).status_code
         == 303
     )
     sooner = grant_of(runtime, alice)
@@ -67,7 +67,7 @@ def test_ending_sooner_and_never_wider(base: str, app_client: dict, alice: Perso
     assert wider.status_code == 400 and "Nothing was changed" in wider.text
     none_left = change(browser, sooner, categories=[])
     assert none_left.status_code == 400 and "stop Diabetes Diary&#39;s access instead" in none_left.text
-    past = change(browser, sooner, categories=["health"], ends_on="2001-01-01")
+    past = change(browser, sooner, categories=["health"], ends_on=date_parts(dt.date(2001, 1, 1)))
     assert past.status_code == 400
     assert set(grant_of(runtime, alice).category_list) == {"health", "education"}  # nothing changed
 

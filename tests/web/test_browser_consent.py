@@ -66,20 +66,32 @@ def test_sharing_less_than_an_app_asks_in_a_browser(
     page.screenshot(path=str(artifacts / "consent.png"), full_page=True)
 
     # a last day more than a year off: told why, on the same page, and nothing is shared
-    page.locator("#ends_on").fill((dt.date.today() + dt.timedelta(days=400)).isoformat())
+    too_late = dt.date.today() + dt.timedelta(days=400)
+    page.get_by_label("Day").fill(str(too_late.day))
+    page.get_by_label("Month").fill(str(too_late.month))
+    page.get_by_label("Year").fill(str(too_late.year))
     page.get_by_role("button", name="Allow").click()
     expect(page).to_have_title(re.compile(r"^Error: Diabetes Diary wants to see your records\b"))
     summary = page.locator(".govuk-error-summary")
     expect(summary).to_contain_text("Choose a date from today and within a year")
     expect(summary).to_be_focused()
-    expect(page.locator("#ends_on-error")).to_contain_text("Choose a date from today and within a year")
+    expect(page.locator("#ends_on-date-error")).to_contain_text("Choose a date from today and within a year")
+    expect(page.get_by_label("Year")).to_have_value(str(too_late.year))  # what she typed is kept
     check_accessibility(page)
+
+    # a date without its month: told which part is missing, and the summary's link takes her to the date
+    page.get_by_label("Month").fill("")
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("#ends_on-date-error")).to_contain_text("The date must include a month")
+    summary.get_by_role("link", name="The date must include a month").click()
+    expect(page.get_by_label("Day")).to_be_focused()
     with runtime.sessions() as s:
         assert s.scalars(select(Grant)).all() == []
     assert back_at_app == []
 
     # her school reports stay hers; 30 days, no date
-    page.locator("#ends_on").fill("")
+    for part in ("Day", "Month", "Year"):
+        page.get_by_label(part).fill("")
     school.uncheck()
     duration.select_option("30")
     before = dt.datetime.now(dt.UTC)
@@ -95,6 +107,7 @@ def test_sharing_less_than_an_app_asks_in_a_browser(
     assert grant.category_list == ["health"]
     assert "education.read" not in grant.scope.split()
     assert dt.timedelta(days=30) <= grant.ends_at - before <= dt.timedelta(days=30, minutes=1)
-    refused = "status of 400 (BAD REQUEST) at {'url': '" + base + "/oauth/authorize?"  # the date too far off
-    assert len([p for p in problems if refused in p]) == 1
+    # the two refused dates: too far off, then without its month
+    refused = "status of 400 (BAD REQUEST) at {'url': '" + base + "/oauth/authorize?"
+    assert len([p for p in problems if refused in p]) == 2
     assert [p for p in problems if refused not in p] == []

@@ -671,13 +671,11 @@ def test_the_citizen_chooses_when_the_grant_ends(
         base + "/oauth/authorize", code_verifier=generate_token(48)
     )
     last_day = dt.date.today() + dt.timedelta(days=10)
-    too_late = browser.decide(
-        url, browser.open(url), ends_on=(dt.date.today() + dt.timedelta(days=400)).isoformat()
-    )
+    too_late = browser.decide(url, browser.open(url), ends_on=dt.date.today() + dt.timedelta(days=400))
     assert too_late.status_code == 400 and "within a year" in too_late.text
     with runtime.sessions() as s:
         assert s.scalars(select(Grant)).all() == []  # nothing granted by the refused form
-    answer = browser.decide(url, browser.open(url), ends_on=last_day.isoformat())
+    answer = browser.decide(url, browser.open(url), ends_on=last_day)
     assert answer.status_code == 303
     with runtime.sessions() as s:
         grant = s.scalars(select(Grant)).one()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
+import pytest
+from sqlalchemy import select
+
+from consent.models import ConsentRequest
 from pds.runtime import Runtime
 from tests.web.portal_helpers import PortalBrowser, add_org, add_professional, csrf
 
@@ -36,7 +40,13 @@ def test_bad_forms_name_what_to_fix(base: str, signed_in_gp: PortalBrowser) -> N
         ({"nhs_number": "943\x00476 5919"}, "not a valid NHS number"),
         ({"purpose": "review\x00"}, "control characters"),
         ({"days": "forever"}, "Not a valid choice"),
-        ({"records_from": "2025-13-45"}, "Not a valid date"),
+        ({"records_from": ["45", "13", "2025"]}, "The date must be a real date"),
+        ({"records_from": ["31", "2", "2025"]}, "The date must be a real date"),
+        ({"records_from": ["", "3", "2025"]}, "The date must include a day"),
+        ({"records_until": ["1", "", ""]}, "The date must include a month and a year"),
+        ({"records_until": ["1", "3", "25"]}, "The year must have 4 numbers"),
+        ({"records_until": ["first", "3", "2025"]}, "in numbers, like"),
+        ({"records_until": ["1", "3"]}, "Enter a day, a month and a year"),
         ({"categories": ["health", "case"]}, "Not a valid choice"),
         ({"resource_types": ["Patient"]}, "Not a valid choice"),
     ):
@@ -57,6 +67,20 @@ def test_bad_forms_name_what_to_fix(base: str, signed_in_gp: PortalBrowser) -> N
         assert answer.status_code == 400 and words in answer.text, (fields, answer.status_code)
     no_token = http.post(base + "/portal/requests/new", data={"nhs_number": "9434765919"}, timeout=30)
     assert no_token.status_code == 400
+
+
+def test_a_records_window_is_typed_as_day_month_and_year(
+    base: str, signed_in_gp: PortalBrowser, runtime: Runtime
+) -> None:
+    form = signed_in_gp.http.get(base + "/portal/requests/new", timeout=30).text
+    for box in ("records_from", "records_from-month", "records_from-year"):
+        assert f'id="{box}"' in form
+    assert 'type="date"' not in form
+    sent = signed_in_gp.ask(records_from=[" 1", "4", "2024 "], records_until=["31", "03", "2025"])
+    assert sent.status_code == 303, sent.text
+    with runtime.sessions() as s:
+        (asked,) = s.scalars(select(ConsentRequest)).all()
+    assert (asked.records_from, asked.records_until) == (dt.date(2024, 4, 1), dt.date(2025, 3, 31))
 
 
 def test_a_callback_not_started_here_is_refused(base: str, runtime: Runtime) -> None:

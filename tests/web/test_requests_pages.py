@@ -17,7 +17,7 @@ from consent.models import ConsentRequest, Grant, StaffMember
 from consent.professionals import StaffService
 from consent.requests import AccessRefused, ProfessionalReads, RequestService, check_ask
 from pds.runtime import Runtime
-from tests.web.live import Browser, Person, add_person
+from tests.web.live import Browser, Person, add_person, date_parts
 
 NHS = "9434765919"
 GP_NAME = "Dr Asha Patel (GP), Riverside Surgery"
@@ -163,7 +163,8 @@ def test_approving_with_less_narrows_the_grant_never_widens_it(
     assert none_left.status_code == 400 and "Keep at least one type" in none_left.text
     nothing = answer(browser, request_id, decision="change")
     assert nothing.status_code == 400 and "Keep at least one, or refuse the request" in nothing.text
-    past = answer(browser, request_id, decision="change", categories="health", ends_on="2001-01-01")
+    long_ago = date_parts(dt.date(2001, 1, 1))
+    past = answer(browser, request_id, decision="change", categories="health", ends_on=long_ago)
     assert past.status_code == 400 and "Choose today or a later day" in past.text
     assert request_row(runtime, request_id) == ("pending", None)
 
@@ -174,7 +175,7 @@ def test_approving_with_less_narrows_the_grant_never_widens_it(
         decision="change",
         categories="health",
         resource_types="Observation",
-        ends_on=last_day.isoformat(),
+        ends_on=date_parts(last_day),
     )
     assert done.status_code == 303, done.text
     status, grant = request_row(runtime, request_id)
