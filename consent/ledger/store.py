@@ -218,13 +218,20 @@ def state_sql(dialect: str, subjects: int) -> str:
     """The state query for this many subjects (their heads are looked up one index seek each)."""
     if dialect == "postgresql":
         return STATE_SQL[dialect]
-    return STATE_SQL["sqlite"] + "".join(_SQLITE_HEAD.format(i=i) for i in range(subjects))
+    return STATE_SQL["sqlite"] + _sqlite_heads(subjects)
 
 
-def _heads_sql(dialect: str, subjects: int) -> str:
+def _sqlite_heads(subjects: int) -> str:
+    """One `UNION ALL` term a subject: its last entry by an index seek."""
+    return "".join(_SQLITE_HEAD.format(i=i) for i in range(subjects))
+
+
+@functools.lru_cache(maxsize=64)
+def _heads_text(dialect: str, subjects: int) -> TextClause:
+    """The heads alone, in the state query's row shape (as `_state_text` caches the state query)."""
     if dialect == "postgresql":
-        return _PG_HEADS
-    return "".join(_SQLITE_HEAD.format(i=i) for i in range(subjects)).removeprefix(" UNION ALL ")
+        return text(_PG_HEADS)
+    return text(_sqlite_heads(subjects).removeprefix(" UNION ALL "))
 
 
 def state_params(dialect: str, subjects: Sequence[bytes]) -> dict[str, object]:
@@ -322,7 +329,7 @@ def _subject_heads(session: Session, subjects: set[bytes]) -> dict[bytes, tuple[
     dialect = session.get_bind().dialect.name
     for start in range(0, len(todo), HEADS_PER_QUERY):
         chunk = todo[start : start + HEADS_PER_QUERY]
-        rows = session.execute(text(_heads_sql(dialect, len(chunk))), state_params(dialect, chunk))
+        rows = session.execute(_heads_text(dialect, len(chunk)), state_params(dialect, chunk))
         for _, i, seq, h, *_ in rows:
             heads[chunk[int(i)]] = (int(seq), bytes(h))
     return heads
